@@ -1,0 +1,22 @@
+import { Command } from "commander";
+import { createRunContext, type GlobalOptions } from "@ats-lora/core";
+
+/** `ats-lora config show`: the effective configuration after every layer. */
+export function configCommand(): Command {
+  const command = new Command("config").description("inspect the configuration");
+  command
+    .command("show")
+    .description("print the effective configuration (defaults < --config FILE < ATS_LORA_* environment < flags)")
+    .addHelpText(
+      "after",
+      `
+Example:
+  $ ATS_LORA_LORA__R=8 ats-lora --config my.yaml config show --json`,
+    )
+    .action(async (_options: unknown, cmd: Command) => {
+      const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
+      const { stringify } = await import("yaml");
+      context.reporter.result(context.config, () => stringify(context.config));
+    });
+  return command;
+}

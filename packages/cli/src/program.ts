@@ -1,0 +1,70 @@
+import { createRequire } from "node:module";
+import { Command, CommanderError, Option } from "commander";
+import { isAtsError, ExitCode } from "@ats-lora/core";
+import { collectCommand } from "@ats-lora/feedback/command";
+import { configCommand } from "./config-command.js";
+import { demoCommand } from "./demo-command.js";
+
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
+
+/** The `ats-lora` program: global options, and each package's command mounted under it. */
+export function buildProgram(): Command {
+  const program = new Command("ats-lora")
+    .description(
+      "feedback-driven QLoRA fine-tuning for applicant-tracking LLMs:\ncollect feedback → build-db → rag build → train → eval, on a laptop or on CUDA GPUs",
+    )
+    .version(version, "-V, --version", "print the version")
+    .addOption(new Option("--workdir <dir>", "folder holding feedback_db/, vector_store/ and models/ (default: the current folder)"))
+    .addOption(new Option("--config <file>", "a YAML file of settings over configs/default.yaml"))
+    .addOption(new Option("--json", "machine-readable JSON results on stdout"))
+    .addOption(new Option("-q, --quiet", "no progress bars or notes on stderr (warnings and errors still)"))
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ ats-lora demo                                   # the whole loop on the bundled sample data
+  $ ats-lora --workdir W collect import data/samples/interactions.jsonl
+  $ ats-lora --workdir W collect stats --json
+  $ ats-lora config show
+
+Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
+    );
+  program.addCommand(collectCommand());
+  program.addCommand(configCommand());
+  program.addCommand(demoCommand());
+  applyToAll(program, (command) => command.exitOverride());
+  return program;
+}
+
+function applyToAll(command: Command, apply: (command: Command) => void): void {
+  apply(command);
+  for (const sub of command.commands) applyToAll(sub, apply);
+}
+
+/** Runs the program and returns the exit code; prints errors (never a stack trace unless ATS_LORA_DEBUG). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has printed its message; help and --version end normally, everything else is bad usage.
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return ExitCode.ok;
+      return ExitCode.badInput;
+    }
+    if (isAtsError(error)) {
+      process.stderr.write(`error: ${error.message}\n`);
+      for (const detail of error.details) process.stderr.write(`  ${detail}\n`);
+      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+      if (process.env.ATS_LORA_DEBUG) process.stderr.write(`${error.stack}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`error: ${(error as Error).message ?? String(error)}\n`);
+    process.stderr.write(
+      process.env.ATS_LORA_DEBUG ? `${(error as Error).stack}\n` : "(set ATS_LORA_DEBUG=1 for the stack trace)\n",
+    );
+    return ExitCode.failed;
+  }
+}

@@ -1,0 +1,264 @@
+import fs from "node:fs";
+import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { InputError } from "./errors.js";
+import { defaultConfigPath } from "./paths.js";
+
+const probability = z.number().min(0).max(1);
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+/**
+ * The whole configuration. Every key is required here: configs/default.yaml supplies each default, and the
+ * layers above it (--config, environment, flags) override single keys.
+ */
+export const ConfigSchema = z.strictObject({
+  model: z.strictObject({
+    base: z.string().min(1),
+    quantization: z.enum(["auto", "4bit", "8bit", "none"]),
+    bnb_4bit_quant_type: z.enum(["nf4", "fp4"]),
+    bnb_4bit_double_quant: z.boolean(),
+    compute_dtype: z.enum(["bfloat16", "float16", "float32"]),
+  }),
+  lora: z.strictObject({
+    r: positiveInt,
+    alpha: z.number().positive(),
+    dropout: z.number().min(0).lt(1),
+    target_modules: z.array(z.string().min(1)).min(1),
+    bias: z.enum(["none", "all", "lora_only"]),
+  }),
+  training: z.strictObject({
+    format: z.enum(["sft", "dpo", "kto"]),
+    learning_rate: z.number().positive(),
+    batch_size: positiveInt,
+    grad_accum: positiveInt,
+    max_steps: positiveInt,
+    epochs: z.number().positive(),
+    warmup_steps: nonNegativeInt,
+    lr_scheduler: z.enum(["cosine", "linear", "constant"]),
+    max_seq_length: positiveInt,
+    packing: z.boolean(),
+    gradient_checkpointing: z.boolean(),
+    save_steps: positiveInt,
+    logging_steps: positiveInt,
+    seed: nonNegativeInt,
+  }),
+  embeddings: z.strictObject({
+    model: z.string().min(1),
+    dtype: z.enum(["int8", "fp32"]),
+    batch_size: positiveInt,
+  }),
+  rag: z.strictObject({
+    chunk_size: positiveInt,
+    chunk_overlap: nonNegativeInt,
+    top_k: positiveInt,
+    mode: z.enum(["dense", "lexical", "hybrid"]),
+  }),
+  feedback: z.strictObject({
+    min_samples: nonNegativeInt,
+    good_rating: z.number().int().min(1).max(5),
+    bad_rating: z.number().int().min(1).max(5),
+    similarity_threshold: probability,
+    reviewer: z.string().min(1).nullable(),
+  }),
+  collect: z.strictObject({
+    max_errors_listed: positiveInt,
+  }),
+  dataset: z.strictObject({
+    split: z.strictObject({ train: probability, val: probability, test: probability }),
+    seed: nonNegativeInt,
+  }),
+  eval: z.strictObject({
+    max_new_tokens: positiveInt,
+    bootstrap_samples: positiveInt,
+  }),
+});
+
+export type AtsConfig = z.infer<typeof ConfigSchema>;
+
+/** A nested object of overrides, e.g. `{ lora: { r: 8 } }`. */
+export type ConfigOverrides = { [key: string]: unknown };
+
+export const ENV_PREFIX = "ATS_LORA_";
+
+/** ATS_LORA_* variables that are not configuration keys (the worker's interpreter, and so on). */
+const NON_CONFIG_ENV = new Set(["ATS_LORA_PYTHON", "ATS_LORA_HOME", "ATS_LORA_DEBUG"]);
+
+interface Layer {
+  /** Where the values came from, for error messages: a file path, "environment", "command-line flags". */
+  source: string;
+  values: ConfigOverrides;
+  /** For a YAML file: where each key path sits, to name the line. */
+  locate?: (path: readonly PropertyKey[]) => number | undefined;
+}
+
+export interface LoadConfigOptions {
+  /** A YAML file of overrides (--config). */
+  configFile?: string | undefined;
+  /** Environment to read ATS_LORA_* variables from; defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Overrides from command flags: the highest layer. */
+  overrides?: ConfigOverrides;
+  /** The defaults file; configs/default.yaml of the installation unless given. */
+  defaultsFile?: string;
+}
+
+/** Loads the effective configuration: defaults < --config FILE < ATS_LORA_* environment < flags. */
+export function loadConfig(options: LoadConfigOptions = {}): AtsConfig {
+  const layers: Layer[] = [readYamlLayer(options.defaultsFile ?? defaultConfigPath())];
+  if (options.configFile !== undefined) layers.push(readYamlLayer(options.configFile));
+  const envLayer = readEnvLayer(options.env ?? process.env);
+  if (Object.keys(envLayer.values).length > 0) layers.push(envLayer);
+  if (options.overrides !== undefined) {
+    layers.push({ source: "command-line flags", values: pruneUndefined(options.overrides) });
+  }
+
+  let merged: ConfigOverrides = {};
+  for (const layer of layers) merged = deepMerge(merged, layer.values);
+
+  const result = ConfigSchema.safeParse(merged);
+  if (result.success) return result.data;
+  const details = result.error.issues.map((issue) => describeIssue(issue, layers, merged));
+  throw new InputError("invalid configuration", {
+    details,
+    hint: "fix the values above; `ats-lora config show` prints the effective configuration, configs/default.yaml documents every key",
+  });
+}
+
+function readYamlLayer(file: string): Layer {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new InputError(`cannot read config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      cause: error,
+    });
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const line = first.linePos?.[0]?.line;
+    throw new InputError(`${file}${line === undefined ? "" : `:${line}`}: not valid YAML: ${first.message.split("\n")[0]}`);
+  }
+  const values: unknown = doc.toJS() ?? {};
+  if (!isPlainObject(values)) {
+    throw new InputError(`${file}: a config file must be a mapping of sections (model:, lora:, training:, …)`);
+  }
+  return {
+    source: file,
+    values,
+    locate: (keyPath) => {
+      const node = doc.getIn(keyPath as unknown[], true) as { range?: [number, number, number] } | undefined;
+      const offset = node?.range?.[0];
+      if (offset === undefined) {
+        // An unknown key has no node at its own path; point at its parent mapping instead.
+        const parent = keyPath.length > 0 ? doc.getIn(keyPath.slice(0, -1) as unknown[], true) : undefined;
+        if ((isMap(parent) || isSeq(parent)) && parent.range) return lineCounter.linePos(parent.range[0]).line;
+        return undefined;
+      }
+      return lineCounter.linePos(offset).line;
+    },
+  };
+}
+
+function readEnvLayer(env: NodeJS.ProcessEnv): Layer {
+  const values: ConfigOverrides = {};
+  const sections = new Set(Object.keys(ConfigSchema.shape));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || raw === undefined || NON_CONFIG_ENV.has(name)) continue;
+    const keyPath = name.slice(ENV_PREFIX.length).toLowerCase().split("__");
+    // Variables outside the config's sections belong to other tools (ATS_LORA_PYTHON, …); a typo inside a
+    // section is caught by the strict schema below and named with the variable.
+    if (!sections.has(keyPath[0]!)) continue;
+    let value: unknown;
+    try {
+      value = parseYaml(raw);
+    } catch {
+      value = raw;
+    }
+    setIn(values, keyPath, value);
+  }
+  return { source: "environment", values };
+}
+
+function describeIssue(issue: z.core.$ZodIssue, layers: Layer[], merged: ConfigOverrides): string {
+  const basePath = issue.path.map(String);
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys
+      .map((key) => {
+        const keyPath = [...basePath, key];
+        const allowed = allowedKeys(basePath);
+        return `${where(keyPath, layers)}${keyPath.join(".")}: unknown key${allowed ? `; allowed keys: ${allowed.join(", ")}` : ""}`;
+      })
+      .join("\n");
+  }
+  const value = getIn(merged, basePath);
+  const got = value === undefined ? "nothing" : JSON.stringify(value);
+  return `${where(basePath, layers)}${basePath.join(".") || "(root)"}: ${issue.message} (got ${got})`;
+}
+
+/** "FILE:LINE: " or "environment (ATS_LORA_X__Y): " for the highest layer that set this key path. */
+function where(keyPath: readonly string[], layers: Layer[]): string {
+  for (let i = layers.length - 1; i >= 0; i -= 1) {
+    const layer = layers[i]!;
+    if (getIn(layer.values, keyPath) === undefined) continue;
+    if (layer.source === "environment") return `environment (${ENV_PREFIX}${keyPath.join("__").toUpperCase()}): `;
+    if (!layer.locate) return `${layer.source}: `;
+    const line = layer.locate(keyPath);
+    return `${layer.source}${line === undefined ? "" : `:${line}`}: `;
+  }
+  return "";
+}
+
+function allowedKeys(keyPath: readonly string[]): string[] | undefined {
+  let schema: z.ZodType = ConfigSchema;
+  for (const key of keyPath) {
+    if (!(schema instanceof z.ZodObject)) return undefined;
+    const next = (schema.shape as Record<string, z.ZodType>)[key];
+    if (!next) return undefined;
+    schema = next;
+  }
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : undefined;
+}
+
+function isPlainObject(value: unknown): value is ConfigOverrides {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function deepMerge(base: ConfigOverrides, top: ConfigOverrides): ConfigOverrides {
+  const out: ConfigOverrides = { ...base };
+  for (const [key, value] of Object.entries(top)) {
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+function pruneUndefined(values: ConfigOverrides): ConfigOverrides {
+  const out: ConfigOverrides = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    out[key] = isPlainObject(value) ? pruneUndefined(value) : value;
+  }
+  return out;
+}
+
+function getIn(values: unknown, keyPath: readonly string[]): unknown {
+  let node = values;
+  for (const key of keyPath) {
+    if (!isPlainObject(node)) return undefined;
+    node = node[key];
+  }
+  return node;
+}
+
+function setIn(values: ConfigOverrides, keyPath: readonly string[], value: unknown): void {
+  let node = values;
+  for (const key of keyPath.slice(0, -1)) {
+    const next = node[key];
+    if (isPlainObject(next)) node = next;
+    else node = node[key] = {};
+  }
+  node[keyPath[keyPath.length - 1]!] = value;
+}

@@ -1,0 +1,77 @@
+import crypto from "node:crypto";
+import { InputError } from "@ats-lora/core";
+import { DEFAULT_MODEL, DEFAULT_REVIEWER, DEFAULT_TASK, FeedbackSchema, InteractionSchema, type Feedback, type Interaction } from "./schema.js";
+import type { FeedbackStore } from "./store.js";
+
+export interface NewInteraction {
+  query: string;
+  response: string;
+  context?: string[];
+  task?: string;
+  model?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface NewFeedback {
+  rating: number;
+  correct_points?: string[];
+  incorrect_points?: string[];
+  ideal_response?: string | null;
+  reviewer?: string;
+}
+
+/** Records one interaction with one review (collect add). Validates both; writes both or neither. */
+export function addInteractionWithFeedback(
+  store: FeedbackStore,
+  input: NewInteraction,
+  review: NewFeedback,
+  now: Date = new Date(),
+): { interaction: Interaction; feedback: Feedback } {
+  const timestamp = now.toISOString();
+  const interaction = validate(InteractionSchema, "interaction", {
+    id: `ix_${crypto.randomUUID()}`,
+    created_at: timestamp,
+    task: input.task ?? DEFAULT_TASK,
+    query: input.query,
+    context: input.context ?? [],
+    response: input.response,
+    model: input.model ?? DEFAULT_MODEL,
+    metadata: input.metadata ?? {},
+    origin: "model",
+  });
+  const feedback = validate(FeedbackSchema, "feedback", newFeedbackRecord(interaction.id, review, now));
+  store.transaction(() => {
+    store.insertInteraction(interaction);
+    store.insertFeedback(feedback);
+  });
+  return { interaction, feedback };
+}
+
+/** Records one review of a stored interaction (collect review). */
+export function addFeedback(store: FeedbackStore, interactionId: string, review: NewFeedback, now: Date = new Date()): Feedback {
+  if (!store.getInteraction(interactionId)) throw new InputError(`no interaction with id ${JSON.stringify(interactionId)}`);
+  const feedback = validate(FeedbackSchema, "feedback", newFeedbackRecord(interactionId, review, now));
+  store.transaction(() => store.insertFeedback(feedback));
+  return feedback;
+}
+
+function newFeedbackRecord(interactionId: string, review: NewFeedback, now: Date): unknown {
+  return {
+    id: `fb_${crypto.randomUUID()}`,
+    interaction_id: interactionId,
+    rating: review.rating,
+    correct_points: review.correct_points ?? [],
+    incorrect_points: review.incorrect_points ?? [],
+    ideal_response: review.ideal_response ?? null,
+    reviewer: review.reviewer ?? DEFAULT_REVIEWER,
+    created_at: now.toISOString(),
+  };
+}
+
+function validate<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, what: string, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new InputError(`invalid ${what}`, {
+    details: parsed.error.issues.map((issue) => `${issue.path.map(String).join(".")}: ${issue.message}`),
+  });
+}

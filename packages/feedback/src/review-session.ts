@@ -1,0 +1,108 @@
+import { input } from "@inquirer/prompts";
+import { addFeedback } from "./add.js";
+import type { FeedbackStore } from "./store.js";
+import type { Interaction } from "./schema.js";
+
+export interface ReviewOptions {
+  reviewer: string;
+  task?: string;
+  limit?: number;
+  input?: NodeJS.ReadableStream;
+  output?: NodeJS.WritableStream;
+}
+
+export interface ReviewSummary {
+  reviewed: number;
+  skipped: number;
+  /** Interactions still without feedback when the session ended. */
+  remaining: number;
+  /** How the session ended: every pending interaction seen, the user quit, or the user interrupted (Ctrl-C). */
+  ended: "done" | "quit" | "interrupted";
+  feedback_ids: string[];
+}
+
+/**
+ * Interactive review in a terminal: shows each interaction that has no feedback yet and asks for the rating,
+ * correct and incorrect points and the ideal response. Each answer is saved as soon as it is complete.
+ */
+export async function runReviewSession(store: FeedbackStore, options: ReviewOptions): Promise<ReviewSummary> {
+  const output = options.output ?? process.stderr;
+  const context = { input: options.input ?? process.stdin, output, clearPromptOnDone: false };
+  const pending = store.pendingReview({ task: options.task, limit: options.limit });
+  const summary: ReviewSummary = { reviewed: 0, skipped: 0, remaining: 0, ended: "done", feedback_ids: [] };
+  const write = (text: string): void => void output.write(`${text}\n`);
+
+  if (pending.length === 0) write("Nothing to review: every interaction has feedback.");
+  try {
+    for (const [index, interaction] of pending.entries()) {
+      write(renderInteraction(interaction, index + 1, pending.length));
+      const ratingAnswer = await input(
+        {
+          message: "Rating 1-5 (s = skip, q = quit):",
+          validate: (value) => /^[1-5sq]$/i.test(value.trim()) || "type a whole number from 1 to 5, s to skip or q to quit",
+        },
+        context,
+      );
+      const choice = ratingAnswer.trim().toLowerCase();
+      if (choice === "q") {
+        summary.ended = "quit";
+        break;
+      }
+      if (choice === "s") {
+        summary.skipped += 1;
+        continue;
+      }
+      const correct = await askPoints("Correct point", context);
+      const incorrect = await askPoints("Incorrect point", context);
+      const ideal = (
+        await input({ message: "Ideal response (Enter for none; \\n starts a new line):" }, context)
+      ).trim();
+      const feedback = addFeedback(store, interaction.id, {
+        rating: Number(choice),
+        correct_points: correct,
+        incorrect_points: incorrect,
+        ideal_response: ideal === "" ? null : ideal.replace(/\\n/g, "\n"),
+        reviewer: options.reviewer,
+      });
+      summary.reviewed += 1;
+      summary.feedback_ids.push(feedback.id);
+      write(`saved ${feedback.id} (rating ${feedback.rating}) for ${interaction.id}\n`);
+    }
+  } catch (error) {
+    // Ctrl-C inside a prompt: what was answered before is already saved.
+    if ((error as Error).name !== "ExitPromptError") throw error;
+    summary.ended = "interrupted";
+  }
+  summary.remaining = store.pendingReview({ task: options.task }).length;
+  return summary;
+}
+
+async function askPoints(label: string, context: Parameters<typeof input>[1]): Promise<string[]> {
+  const points: string[] = [];
+  for (;;) {
+    const answer = (await input({ message: `${label} ${points.length + 1} (Enter to finish):` }, context)).trim();
+    if (answer === "") return points;
+    points.push(answer);
+  }
+}
+
+function renderInteraction(interaction: Interaction, position: number, total: number): string {
+  const rule = "─".repeat(72);
+  const lines = [
+    rule,
+    `[${position}/${total}] ${interaction.id} · task ${interaction.task} · model ${interaction.model} · ${interaction.created_at}`,
+    rule,
+    "QUERY",
+    indent(interaction.query),
+  ];
+  interaction.context.forEach((item, index) => lines.push(`CONTEXT ${index + 1}/${interaction.context.length}`, indent(item)));
+  lines.push("RESPONSE", indent(interaction.response), rule);
+  return lines.join("\n");
+}
+
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => `  ${line}`)
+    .join("\n");
+}
