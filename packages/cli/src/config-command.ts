@@ -10,8 +10,9 @@ export function configCommand(): Command {
     .addHelpText(
       "after",
       `
-Example:
-  $ ATS_LORA_LORA__R=8 ats-lora --config my.yaml config show --json`,
+Examples:
+  $ ats-lora config show
+  $ ats-lora --config my.yaml config show --json     # with ATS_LORA_LORA__R=8 in the environment, lora.r is 8`,
     )
     .action(async (_options: unknown, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());

@@ -87,20 +87,20 @@ function parseLine(bytes: Buffer, lineNumber: number, decoder: TextDecoder): Jso
   }
 }
 
-/** The offset of the first byte that breaks UTF-8, for the error message. */
+/** The offset of the first byte of the first malformed UTF-8 sequence, for the error message. */
 function firstInvalidUtf8Offset(bytes: Buffer): number {
-  let lo = 0;
-  let hi = bytes.length;
-  // The longest valid prefix ends within 3 bytes of a decodable boundary; binary search on prefixes.
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
+  let i = 0;
+  while (i < bytes.length) {
+    const lead = bytes[i]!;
+    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    if (length === 0 || i + length > bytes.length) return i;
+    // The strict decoder judges overlong forms and surrogates; this only needs to find where it failed.
     try {
-      // stream: an unfinished sequence at the cut is not an error; a wrong byte is.
-      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
-      lo = mid;
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(i, i + length));
     } catch {
-      hi = mid - 1;
+      return i;
     }
+    i += length;
   }
-  return lo;
+  return bytes.length;
 }

@@ -8,7 +8,7 @@ export const PHONE_MASK = "[PHONE]";
 
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
 // A candidate: optional +country code, optional (area), then digit groups joined by a space, dot or hyphen.
-const PHONE_CANDIDATE = /(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{2,5}(?:[ .-]\d{2,5}){0,4}(?![\w-]|\.\d)/g;
+const PHONE_CANDIDATE = /(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{2,12}(?:[ .-]\d{2,10}){0,4}(?![\w-]|\.\d)/g;
 
 export function redactText(text: string): string {
   return text.replace(EMAIL, EMAIL_MASK).replace(PHONE_CANDIDATE, (match) => (looksLikePhone(match) ? PHONE_MASK : match));
