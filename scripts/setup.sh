@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up ats-lora on this machine: pnpm, the Node packages (native addons built where no prebuilt binary can
+# be downloaded), and the TypeScript build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is missing: $2" >&2; exit 1; }
+}
+need node "install Node.js 20.19 or newer"
+need python3 "native addons build with node-gyp, which needs Python 3 (apt-get install python3)"
+need make "native addons need make and a C++ compiler (apt-get install build-essential)"
+need g++ "native addons need a C++ compiler (apt-get install build-essential)"
+
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error(`setup: Node ${process.versions.node} is too old: ats-lora needs 20.19 or newer`); process.exit(1) }'
+
+# corepack's pnpm fails its signature check on some machines; a plain npm install of pnpm 10 does not.
+if ! command -v pnpm >/dev/null 2>&1 || ! pnpm --version | grep -q '^10\.'; then
+  echo "setup: installing pnpm 10" >&2
+  npm install -g pnpm@10 >/dev/null
+fi
+
+pnpm install --frozen-lockfile
+pnpm build
+echo "setup: done. Try: pnpm ats-lora --help" >&2
