@@ -13,6 +13,7 @@ import {
   type Feedback,
   type FeedbackInput,
   type Interaction,
+  type InteractionLine,
 } from "./schema.js";
 import type { FeedbackStore } from "./store.js";
 
@@ -171,26 +172,16 @@ function planLine(
   const raw = value as Record<string, unknown>;
   const isGold = ("input" in raw || "output" in raw) && !("query" in raw) && !("response" in raw);
 
-  let interaction: Interaction;
+  let line: InteractionLine;
   let supplied: Set<string>;
-  let feedbackInputs: FeedbackInput[] = [];
-  let feedbackRaw: unknown[] = [];
   if (isGold) {
     const parsed = GoldPairLineSchema.safeParse(raw);
     if (!parsed.success) {
       problems.push(...zodProblems(parsed.error, raw, lineNumber));
       return undefined;
     }
-    const line = parsed.data;
-    const base = {
-      task: line.task ?? DEFAULT_TASK,
-      query: line.input,
-      context: line.context ?? [],
-      response: line.output,
-      model: GOLD_MODEL,
-      origin: "gold" as const,
-    };
-    interaction = { id: line.id ?? contentId("gold", base), created_at: line.created_at ?? now, metadata: line.metadata ?? {}, ...base };
+    const { input, output, ...rest } = parsed.data;
+    line = { ...rest, query: input, response: output, model: GOLD_MODEL, origin: "gold" };
     supplied = new Set(["query", "response", "model", "origin", ...presentKeys(raw, ["created_at", "task", "context", "metadata"])]);
   } else {
     const parsed = InteractionLineSchema.safeParse(raw);
@@ -198,22 +189,25 @@ function planLine(
       problems.push(...zodProblems(parsed.error, raw, lineNumber));
       return undefined;
     }
-    const line = parsed.data;
-    const base = {
-      task: line.task ?? DEFAULT_TASK,
-      query: line.query,
-      context: line.context ?? [],
-      response: line.response,
-      model: line.model ?? DEFAULT_MODEL,
-      origin: line.origin ?? ("model" as const),
-    };
-    interaction = { id: line.id ?? contentId("ix", base), created_at: line.created_at ?? now, metadata: line.metadata ?? {}, ...base };
+    line = parsed.data;
     supplied = new Set(presentKeys(raw, INTERACTION_FIELDS));
-    if (line.feedback !== undefined) {
-      feedbackInputs = Array.isArray(line.feedback) ? line.feedback : [line.feedback];
-      feedbackRaw = Array.isArray(raw.feedback) ? raw.feedback : [raw.feedback];
-    }
   }
+  const content = {
+    task: line.task ?? DEFAULT_TASK,
+    query: line.query,
+    context: line.context ?? [],
+    response: line.response,
+    model: line.model ?? DEFAULT_MODEL,
+    origin: line.origin ?? ("model" as const),
+  };
+  const interaction: Interaction = {
+    id: line.id ?? contentId(isGold ? "gold" : "ix", content),
+    created_at: line.created_at ?? now,
+    metadata: line.metadata ?? {},
+    ...content,
+  };
+  const feedbackInputs: FeedbackInput[] = line.feedback === undefined ? [] : Array.isArray(line.feedback) ? line.feedback : [line.feedback];
+  const feedbackRaw: unknown[] = Array.isArray(raw.feedback) ? raw.feedback : [raw.feedback];
 
   const interactionAction = planRecord(
     "id",
