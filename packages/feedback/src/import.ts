@@ -15,7 +15,7 @@ import {
   type Interaction,
   type InteractionLine,
 } from "./schema.js";
-import type { FeedbackStore } from "./store.js";
+import type { FeedbackStore, ImportLedger } from "./store.js";
 
 export interface ImportOptions {
   /** Import the valid lines of a file that has invalid ones, and list the skipped lines. */
@@ -104,8 +104,7 @@ export function importJsonlFile(store: FeedbackStore, file: string, options: Imp
     // readJsonl names the missing file.
   }
   /** The line each id was first seen on in this file, to name repeats. */
-  const seenInteractions = new Map<string, number>();
-  const seenFeedback = new Map<string, number>();
+  const ledger = store.importLedger();
 
   const rejectFile = (): never => {
     throw new InputError(
@@ -129,7 +128,7 @@ export function importJsonlFile(store: FeedbackStore, file: string, options: Imp
         report.lines += 1;
         const problems: LineProblem[] = [];
         const planned = line.ok
-          ? planLine(store, line.value, line.lineNumber, now, seenInteractions, seenFeedback, options.update ?? false, problems)
+          ? planLine(store, line.value, line.lineNumber, now, ledger, options.update ?? false, problems)
           : (problems.push({ line: line.lineNumber, field: "(line)", problem: line.problem }), undefined);
         if (problems.length > 0 || planned === undefined) {
           report.skipped_lines += 1;
@@ -160,8 +159,7 @@ function planLine(
   value: unknown,
   lineNumber: number,
   now: string,
-  seenInteractions: Map<string, number>,
-  seenFeedback: Map<string, number>,
+  ledger: ImportLedger,
   update: boolean,
   problems: LineProblem[],
 ): PlannedLine | undefined {
@@ -216,7 +214,7 @@ function planLine(
     interaction,
     supplied,
     lineNumber,
-    seenInteractions,
+    { get: (id) => ledger.firstLine("interaction", id), set: (id, line) => ledger.record("interaction", id, line) },
     update,
     problems,
   );
@@ -262,7 +260,7 @@ function planLine(
       record,
       new Set(["interaction_id", ...presentKeys(rawReview, FEEDBACK_FIELDS)]),
       lineNumber,
-      seenFeedback,
+      { get: (id) => ledger.firstLine("feedback", id), set: (id, line) => ledger.record("feedback", id, line) },
       update,
       problems,
     );
@@ -284,7 +282,7 @@ function planRecord<T extends Interaction | Feedback>(
   incoming: T,
   supplied: Set<string>,
   lineNumber: number,
-  seen: Map<string, number>,
+  seen: { get(id: string): number | undefined; set(id: string, line: number): void },
   update: boolean,
   problems: LineProblem[],
 ): { record: T; action: Action } | undefined {

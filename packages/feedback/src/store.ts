@@ -19,6 +19,11 @@ export interface InteractionWithFeedback {
   feedback: Feedback[];
 }
 
+export interface ImportLedger {
+  firstLine(kind: "interaction" | "feedback", id: string): number | undefined;
+  record(kind: "interaction" | "feedback", id: string, line: number): void;
+}
+
 export interface TaskStats {
   interactions: number;
   gold: number;
@@ -172,6 +177,26 @@ export class FeedbackStore {
 
   updateFeedback(feedback: Feedback): void {
     this.statements.updateFeedback.run(feedbackToRow(feedback));
+  }
+
+  /**
+   * A fresh ledger of the line on which the file being imported first gave each id, so repeats within the
+   * file can be named. It lives in a temporary SQLite table rather than in memory: importing a file of any
+   * size keeps memory flat.
+   */
+  importLedger(): ImportLedger {
+    this.db.exec(
+      `CREATE TEMP TABLE IF NOT EXISTS import_ledger (
+         kind TEXT NOT NULL, id TEXT NOT NULL, line INTEGER NOT NULL, PRIMARY KEY (kind, id)
+       ) WITHOUT ROWID;
+       DELETE FROM temp.import_ledger;`,
+    );
+    const get = this.db.prepare<[string, string], number>("SELECT line FROM temp.import_ledger WHERE kind = ? AND id = ?").pluck();
+    const put = this.db.prepare("INSERT OR IGNORE INTO temp.import_ledger (kind, id, line) VALUES (?, ?, ?)");
+    return {
+      firstLine: (kind, id) => get.get(kind, id),
+      record: (kind, id, line) => void put.run(kind, id, line),
+    };
   }
 
   /** Every review of one interaction, oldest first. */
