@@ -16,8 +16,12 @@ class Terminal {
   readonly exited: Promise<number>;
   private readonly process: pty.IPty;
 
-  constructor(args: string[]) {
-    this.process = pty.spawn(process.execPath, [BIN, ...args], { cols: 120, rows: 40, env: { ...process.env, NO_COLOR: "1" } as Record<string, string> });
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.process = pty.spawn(process.execPath, [BIN, ...args], {
+      cols: 120,
+      rows: 40,
+      env: { ...process.env, NO_COLOR: "1", ...env } as Record<string, string>,
+    });
     this.process.onData((data) => (this.output += data));
     this.exited = new Promise((resolve) => this.process.onExit(({ exitCode }) => resolve(exitCode)));
   }
@@ -101,17 +105,44 @@ describe("collect review in a pseudo-terminal", () => {
     reader.close();
   });
 
-  it("filters by task and says when nothing is left", async () => {
-    const { workdir } = setup();
-    const terminal = new Terminal(["--workdir", workdir, "collect", "review", "--task", "resume_parse", "--reviewer", "r"]);
+  it("filters by task, takes a multi-line ideal response from $EDITOR, and says when nothing is left", async () => {
+    const { workdir, db } = setup();
+    // A stand-in editor: writes a two-line answer into the file it is given, as a person would.
+    const editorScript = path.join(workdir, "editor.sh");
+    fs.writeFileSync(editorScript, `#!/bin/sh\nprintf '{\\n  "name": "Ana Ruiz"\\n}\\n' > "$1"\n`, { mode: 0o755 });
+    const terminal = new Terminal(["--workdir", workdir, "collect", "review", "--task", "resume_parse", "--reviewer", "r"], {
+      VISUAL: editorScript,
+      EDITOR: editorScript,
+    });
     await terminal.waitFor("[1/1] p1");
+    await terminal.answer("Rating 1-5", "3");
+    await terminal.answer("Correct point 1", "");
+    await terminal.answer("Incorrect point 1", "");
+    await terminal.answer("Ideal response", "e");
+    expect(await terminal.exited).toBe(0);
+    const reader = new Database(db, { readonly: true });
+    expect(reader.prepare("SELECT ideal_response FROM feedback WHERE interaction_id = 'p1'").pluck().get()).toBe(
+      '{\n  "name": "Ana Ruiz"\n}',
+    );
+    reader.close();
+    const again = new Terminal(["--workdir", workdir, "collect", "review", "--task", "resume_parse"]);
+    await again.waitFor("Nothing to review");
+    expect(await again.exited).toBe(0);
+  });
+
+  it("keeps what was saved when interrupted with Ctrl-C, and exits 130", async () => {
+    const { workdir, db } = setup();
+    const terminal = new Terminal(["--workdir", workdir, "collect", "review", "--reviewer", "r"]);
     await terminal.answer("Rating 1-5", "5");
     await terminal.answer("Correct point 1", "");
     await terminal.answer("Incorrect point 1", "");
     await terminal.answer("Ideal response", "");
-    expect(await terminal.exited).toBe(0);
-    const again = new Terminal(["--workdir", workdir, "collect", "review", "--task", "resume_parse"]);
-    await again.waitFor("Nothing to review");
-    expect(await again.exited).toBe(0);
+    await terminal.waitFor("[2/3] p2");
+    await terminal.waitFor("Rating 1-5");
+    terminal["process"].write("\u0003");
+    expect(await terminal.exited).toBe(130);
+    const reader = new Database(db, { readonly: true });
+    expect(reader.prepare("SELECT interaction_id FROM feedback WHERE reviewer = 'r'").pluck().all()).toEqual(["p1"]);
+    reader.close();
   });
 });

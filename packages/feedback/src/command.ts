@@ -92,7 +92,11 @@ Example:
         }
         const counts = store.counts();
         context.reporter.result(
-          { files: reports, rejected: rejected.map((item) => item.file), store: { file: store.file, ...counts } },
+          {
+            files: reports,
+            rejected: rejected.map(({ file, error }) => ({ file, error: error.message, problems: error.details })),
+            store: { file: store.file, ...counts },
+          },
           () =>
             [
               ...reports.map(

@@ -1,4 +1,4 @@
-import { input } from "@inquirer/prompts";
+import { editor, input } from "@inquirer/prompts";
 import { addFeedback } from "./add.js";
 import type { FeedbackStore } from "./store.js";
 import type { Interaction } from "./schema.js";
@@ -54,14 +54,12 @@ export async function runReviewSession(store: FeedbackStore, options: ReviewOpti
       }
       const correct = await askPoints("Correct point", context);
       const incorrect = await askPoints("Incorrect point", context);
-      const ideal = (
-        await input({ message: "Ideal response (Enter for none; \\n starts a new line):" }, context)
-      ).trim();
+      const ideal = await askIdealResponse(context);
       const feedback = addFeedback(store, interaction.id, {
         rating: Number(choice),
         correct_points: correct,
         incorrect_points: incorrect,
-        ideal_response: ideal === "" ? null : ideal.replace(/\\n/g, "\n"),
+        ideal_response: ideal,
         reviewer: options.reviewer,
       });
       summary.reviewed += 1;
@@ -84,6 +82,19 @@ async function askPoints(label: string, context: Parameters<typeof input>[1]): P
     if (answer === "") return points;
     points.push(answer);
   }
+}
+
+/** One line typed at the prompt, or several written in $VISUAL / $EDITOR (for JSON answers and the like). */
+async function askIdealResponse(context: Parameters<typeof input>[1]): Promise<string | null> {
+  const typed = (
+    await input({ message: "Ideal response (Enter for none, e to write it in $EDITOR):" }, context)
+  ).trim();
+  if (typed === "") return null;
+  if (typed.toLowerCase() !== "e") return typed;
+  const written = (
+    await editor({ message: "Ideal response", waitForUserInput: false, file: { postfix: ".txt" } }, context)
+  ).trim();
+  return written === "" ? null : written;
 }
 
 function renderInteraction(interaction: Interaction, position: number, total: number): string {
