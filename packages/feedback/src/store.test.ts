@@ -49,6 +49,18 @@ describe("FeedbackStore", () => {
     expect(() => FeedbackStore.open(file)).toThrow(/newer than this ats-lora understands/);
   });
 
+  it("says the store is busy when another connection holds the write lock past the busy timeout", () => {
+    const file = path.join(tempDir(), "feedback.sqlite");
+    const waiter = FeedbackStore.open(file, { busyTimeoutMs: 50 });
+    const blocker = new Database(file);
+    blocker.exec("BEGIN IMMEDIATE");
+    expect(() => waiter.transaction(() => 1)).toThrow(/is busy: another process held its write lock/);
+    blocker.exec("ROLLBACK");
+    expect(waiter.transaction(() => 2)).toBe(2);
+    blocker.close();
+    waiter.close();
+  });
+
   it("refuses to read a store that does not exist", () => {
     expect(() => FeedbackStore.open(path.join(tempDir(), "none.sqlite"), { readonly: true })).toThrow(/no feedback store/);
   });

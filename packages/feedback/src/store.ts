@@ -142,7 +142,17 @@ export class FeedbackStore {
    * writers queue on the busy timeout instead of failing mid-way). Rolls back if `fn` throws.
    */
   transaction<T>(fn: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+    } catch (error) {
+      if ((error as { code?: string }).code === "SQLITE_BUSY") {
+        throw new RunError(`the feedback store ${this.file} is busy: another process held its write lock past the busy timeout`, {
+          cause: error,
+          hint: "a large import holds the lock until it commits; try again when it finishes",
+        });
+      }
+      throw error;
+    }
     try {
       const result = fn();
       this.db.exec("COMMIT");
