@@ -29,7 +29,7 @@ describe("importJsonlFile", () => {
         ],
       }),
       { input: "Parse this resume.", output: '{"name": "Ana"}', task: "resume_parse" },
-      { query: "q", response: "r" },
+      { query: "q", response: "r", feedback: null },
     ]);
     const report = importJsonlFile(store, file);
     expect(report).toMatchObject({ lines: 4, interactions: { inserted: 4 }, feedback: { inserted: 3 }, gold: 1, skipped_lines: 0 });
@@ -104,11 +104,12 @@ describe("importJsonlFile", () => {
       Buffer.concat([Buffer.from('{"id": "utf", "query": "caf'), Buffer.from([0xc3, 0x28]), Buffer.from('", "response": "r"}')]),
       "[1, 2, 3]",
       JSON.stringify({ id: "fbempty", query: "q", response: "r", feedback: { rating: 4, reviewer: "" } }),
+      JSON.stringify({ id: "idealempty", query: "q", response: "r", feedback: { rating: 2, ideal_response: "" } }),
     ];
     fs.writeFileSync(file, Buffer.concat(lines.flatMap((line) => [Buffer.from(line), Buffer.from("\n")])));
     const error = rejection(() => importJsonlFile(store, file));
     expect(error.exitCode).toBe(2);
-    expect(error.message).toBe(`${file}: 12 problems in 12 of 13 lines; nothing from this file was imported`);
+    expect(error.message).toBe(`${file}: 13 problems in 13 of 14 lines; nothing from this file was imported`);
     expect(error.details).toEqual([
       `${file}:2: feedback.rating: must be an integer from 1 to 5 (got 0)`,
       `${file}:3: feedback.rating: must be an integer from 1 to 5 (got 6)`,
@@ -122,12 +123,13 @@ describe("importJsonlFile", () => {
       `${file}:11: (line): not valid UTF-8 (byte 28 of the line)`,
       `${file}:12: (line): must be a JSON object, got an array`,
       `${file}:13: feedback.reviewer: must not be empty (got "")`,
+      `${file}:14: feedback.ideal_response: must not be empty (use null when there is no ideal response) (got "")`,
     ]);
     expect(store.counts()).toEqual({ interactions: 0, feedback: 0 });
 
     const report = importJsonlFile(store, file, { skipInvalid: true });
-    expect(report).toMatchObject({ lines: 13, skipped_lines: 12, interactions: { inserted: 1 }, feedback: { inserted: 1 } });
-    expect(report.problems.map((problem) => problem.line)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(report).toMatchObject({ lines: 14, skipped_lines: 13, interactions: { inserted: 1 }, feedback: { inserted: 1 } });
+    expect(report.problems.map((problem) => problem.line)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     expect(store.getInteraction("good")).toBeDefined();
   });
 

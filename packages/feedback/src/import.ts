@@ -204,7 +204,7 @@ function planLine(
     metadata: line.metadata ?? {},
     ...content,
   };
-  const feedbackInputs: FeedbackInput[] = line.feedback === undefined ? [] : Array.isArray(line.feedback) ? line.feedback : [line.feedback];
+  const feedbackInputs: FeedbackInput[] = line.feedback == null ? [] : Array.isArray(line.feedback) ? line.feedback : [line.feedback];
   const feedbackRaw: unknown[] = Array.isArray(raw.feedback) ? raw.feedback : [raw.feedback];
 
   const interactionAction = planRecord(

@@ -26,6 +26,9 @@ export const RatingSchema = z
   .max(5, { error: "must be an integer from 1 to 5" });
 
 const points = z.array(text, { error: "must be an array of strings" });
+const idealResponse = z
+  .string({ error: "must be a string, or null for none" })
+  .min(1, { error: "must not be empty (use null when there is no ideal response)" });
 const metadata = z.record(z.string(), z.unknown(), { error: "must be an object" });
 
 /** A model answer as the ATS produced it (DESIGN.md "Interaction"). */
@@ -50,7 +53,7 @@ export const FeedbackSchema = z.strictObject({
   rating: RatingSchema,
   correct_points: points,
   incorrect_points: points,
-  ideal_response: text.nullable(),
+  ideal_response: idealResponse.nullable(),
   reviewer: name("the reviewer"),
   created_at: TimestampSchema,
 });
@@ -63,7 +66,7 @@ export const FeedbackInputSchema = z.strictObject({
   rating: RatingSchema,
   correct_points: points.optional(),
   incorrect_points: points.optional(),
-  ideal_response: text.nullable().optional(),
+  ideal_response: idealResponse.nullable().optional(),
   reviewer: FeedbackSchema.shape.reviewer.optional(),
   created_at: TimestampSchema.optional(),
 });
@@ -80,7 +83,8 @@ export const InteractionLineSchema = z.strictObject({
   model: InteractionSchema.shape.model.optional(),
   metadata: metadata.optional(),
   origin: InteractionSchema.shape.origin.optional(),
-  feedback: z.union([FeedbackInputSchema, z.array(FeedbackInputSchema)]).optional(),
+  /** null or absent: not reviewed yet. */
+  feedback: z.union([FeedbackInputSchema, z.array(FeedbackInputSchema)]).nullable().optional(),
 });
 export type InteractionLine = z.output<typeof InteractionLineSchema>;
 
