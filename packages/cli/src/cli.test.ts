@@ -89,6 +89,25 @@ describe("ats-lora (the real CLI process)", () => {
     expect(JSON.parse(skipped.stdout).files[0]).toMatchObject({ lines: 4, skipped_lines: 1, interactions: { inserted: 3 } });
   });
 
+  it("imports the good files of several and rejects the bad ones whole", () => {
+    const dir = tempDir();
+    const good = writeLines(path.join(dir, "good.jsonl"), sampleLines("g", 4));
+    const bad = writeLines(path.join(dir, "bad.jsonl"), [...sampleLines("x", 2), { query: "q", response: "r", ratin: 3 }]);
+    const result = cli(["--workdir", dir, "--json", "collect", "import", bad, good]);
+    expect(result.code).toBe(2);
+    const parsed = JSON.parse(result.stdout);
+    expect(parsed.files.map((report: { file: string }) => report.file)).toEqual([good]);
+    expect(parsed.rejected).toEqual([
+      {
+        file: bad,
+        error: `${bad}: 1 problem in 1 of 3 lines; nothing from this file was imported`,
+        problems: [`${bad}:3: ratin: unknown field; put extra data under "metadata"`],
+      },
+    ]);
+    expect(parsed.store.interactions).toBe(4);
+    expect(result.stderr).toContain("1 of 2 file(s) rejected, nothing of them imported");
+  });
+
   it("adds one interaction with feedback and prints the new ids; bad input exits 2", () => {
     const dir = tempDir();
     const added = cli([

@@ -7,8 +7,8 @@ export interface Reporter {
   readonly quiet: boolean;
   /** A note for the human on stderr; dropped under --quiet. */
   info(message: string): void;
-  /** A warning on stderr; kept under --quiet. */
-  warn(message: string): void;
+  /** A warning on stderr, with indented detail lines; kept under --quiet. */
+  warn(message: string, details?: readonly string[]): void;
   /** The command's result: `value` as one JSON document under --json, `human` text otherwise. */
   result(value: unknown, human: () => string): void;
 }
@@ -31,8 +31,9 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
     info(message) {
       if (!quiet) stderr.write(`${message}\n`);
     },
-    warn(message) {
+    warn(message, details = []) {
       stderr.write(`warning: ${message}\n`);
+      for (const detail of details) stderr.write(`  ${detail}\n`);
     },
     result(value, human) {
       if (json) stdout.write(`${JSON.stringify(value, null, 2)}\n`);

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
 import { createRunContext, InputError, type GlobalOptions } from "@ats-lora/core";
-import type { FeedbackStats, ImportReport } from "./index.js";
+import type { FeedbackStats } from "./index.js";
 
 // The library (and better-sqlite3 with it) loads only when a subcommand runs, so `--help` stays instant.
 const library = () => import("./index.js");
@@ -62,58 +62,39 @@ Example:
     )
     .action(async (files: string[], options: { skipInvalid?: boolean; update?: boolean }, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
-      const { FeedbackStore, importJsonlFile, formatProblem } = await library();
+      const { FeedbackStore, importJsonlFiles, describeProblems } = await library();
       const store = FeedbackStore.open(context.paths.feedbackSqlite);
-      const reports: ImportReport[] = [];
-      const rejected: Array<{ file: string; error: InputError }> = [];
       try {
-        for (const file of files) {
-          try {
-            const report = importJsonlFile(store, file, {
-              skipInvalid: options.skipInvalid,
-              update: options.update,
-              maxProblemsListed: context.config.collect.max_errors_listed,
-              progress: context.progress({ unit: "bytes" }),
-            });
-            reports.push(report);
-            if (report.skipped_lines > 0) {
-              context.reporter.warn(`${file}: skipped ${report.skipped_lines} invalid line(s):`);
-              for (const problem of report.problems) process.stderr.write(`  ${formatProblem(file, problem)}\n`);
-              if (report.problem_count > report.problems.length) {
-                process.stderr.write(`  … and ${report.problem_count - report.problems.length} more problems\n`);
-              }
-            }
-          } catch (error) {
-            if (!(error instanceof InputError)) throw error;
-            rejected.push({ file, error });
-            process.stderr.write(`error: ${error.message}\n`);
-            for (const detail of error.details) process.stderr.write(`  ${detail}\n`);
+        const result = importJsonlFiles(store, files, {
+          skipInvalid: options.skipInvalid,
+          update: options.update,
+          maxProblemsListed: context.config.collect.max_errors_listed,
+          progress: context.progress({ unit: "bytes" }),
+        });
+        for (const report of result.files) {
+          if (report.skipped_lines > 0) {
+            context.reporter.warn(`${report.file}: skipped ${report.skipped_lines} invalid line(s):`, describeProblems(report));
           }
         }
+        for (const file of result.rejected) context.reporter.warn(file.error, file.problems);
         const counts = store.counts();
-        context.reporter.result(
-          {
-            files: reports,
-            rejected: rejected.map(({ file, error }) => ({ file, error: error.message, problems: error.details })),
-            store: { file: store.file, ...counts },
-          },
-          () =>
-            [
-              ...reports.map(
-                (report) =>
-                  `${report.file}: ${report.lines} lines; interactions ${report.interactions.inserted} new, ${report.interactions.updated} updated, ${report.interactions.unchanged} unchanged; feedback ${report.feedback.inserted} new, ${report.feedback.updated} updated, ${report.feedback.unchanged} unchanged${report.skipped_lines > 0 ? `; ${report.skipped_lines} skipped` : ""}`,
-              ),
-              `store ${store.file}: ${counts.interactions} interactions, ${counts.feedback} feedback`,
-            ].join("\n"),
+        context.reporter.result({ ...result, store: { file: store.file, ...counts } }, () =>
+          [
+            ...result.files.map(
+              (report) =>
+                `${report.file}: ${report.lines} lines; interactions ${report.interactions.inserted} new, ${report.interactions.updated} updated, ${report.interactions.unchanged} unchanged; feedback ${report.feedback.inserted} new, ${report.feedback.updated} updated, ${report.feedback.unchanged} unchanged${report.skipped_lines > 0 ? `; ${report.skipped_lines} skipped` : ""}`,
+            ),
+            `store ${store.file}: ${counts.interactions} interactions, ${counts.feedback} feedback`,
+          ].join("\n"),
         );
+        if (result.rejected.length > 0) {
+          throw new InputError(
+            `${result.rejected.length} of ${files.length} file(s) rejected, nothing of them imported: ${result.rejected.map((item) => item.file).join(", ")}`,
+            { hint: "fix the lines listed above, or pass --skip-invalid to import the valid lines" },
+          );
+        }
       } finally {
         store.close();
-      }
-      if (rejected.length > 0) {
-        throw new InputError(
-          `${rejected.length} of ${files.length} file(s) rejected, nothing of them imported: ${rejected.map((item) => item.file).join(", ")}`,
-          { hint: "fix the lines listed above, or pass --skip-invalid to import the valid lines" },
-        );
       }
     });
 

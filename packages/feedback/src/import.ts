@@ -68,6 +68,43 @@ const FEEDBACK_FIELDS = [
   "created_at",
 ] as const;
 
+export interface RejectedFile {
+  file: string;
+  error: string;
+  /** FILE:LINE: field: problem lines. */
+  problems: readonly string[];
+}
+
+/**
+ * Imports several files, each in its own transaction: a file with invalid lines is rejected whole (unless
+ * skipInvalid) and the others are imported. Errors other than bad input (an unwritable store) propagate.
+ */
+export function importJsonlFiles(
+  store: FeedbackStore,
+  files: readonly string[],
+  options: ImportOptions = {},
+): { files: ImportReport[]; rejected: RejectedFile[] } {
+  const reports: ImportReport[] = [];
+  const rejected: RejectedFile[] = [];
+  for (const file of files) {
+    try {
+      reports.push(importJsonlFile(store, file, options));
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      rejected.push({ file, error: error.message, problems: error.details });
+    }
+  }
+  return { files: reports, rejected };
+}
+
+/** The problems of a report as FILE:LINE: field: problem lines, with the count of those not listed. */
+export function describeProblems(report: ImportReport): string[] {
+  return [
+    ...report.problems.map((problem) => formatProblem(report.file, problem)),
+    ...(report.problem_count > report.problems.length ? [`… and ${report.problem_count - report.problems.length} more problems`] : []),
+  ];
+}
+
 export function formatProblem(file: string, problem: LineProblem): string {
   return `${file}:${problem.line}: ${problem.field}: ${problem.problem}`;
 }
@@ -110,12 +147,7 @@ export function importJsonlFile(store: FeedbackStore, file: string, options: Imp
     throw new InputError(
       `${file}: ${report.problem_count} problem${report.problem_count === 1 ? "" : "s"} in ${report.skipped_lines} of ${report.lines} lines; nothing from this file was imported`,
       {
-        details: [
-          ...report.problems.map((problem) => formatProblem(file, problem)),
-          ...(report.problem_count > report.problems.length
-            ? [`… and ${report.problem_count - report.problems.length} more problems`]
-            : []),
-        ],
+        details: describeProblems(report),
         hint: "fix these lines, or pass --skip-invalid to import the valid lines and list the rest",
       },
     );
