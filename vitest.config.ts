@@ -10,5 +10,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Native addons (better-sqlite3, node-pty) are safest in forked processes.
     pool: "forks",
+    // In CI a JSON report too, from which .ci/run prints a plain "N passed, N failed" line.
+    reporters: process.env.CI ? ["default", ["json", { outputFile: ".vitest-report.json" }]] : ["default"],
   },
 });
