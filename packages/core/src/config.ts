@@ -65,8 +65,25 @@ export const ConfigSchema = z.strictObject({
     max_errors_listed: positiveInt,
   }),
   dataset: z.strictObject({
-    split: z.strictObject({ train: probability, val: probability, test: probability }),
+    split: z
+      .strictObject({ train: probability, val: probability, test: probability })
+      .refine((split) => Math.abs(split.train + split.val + split.test - 1) < 1e-9, {
+        error: "train + val + test must add up to 1",
+      }),
     seed: nonNegativeInt,
+    dedupe_threshold: probability,
+  }),
+  prompts: z.strictObject({
+    template: z
+      .string()
+      .refine((template) => template.includes("{instruction}") && template.includes("{query}") && template.includes("{context}"), {
+        error: "must contain the placeholders {instruction}, {context} and {query}",
+      }),
+    context_section: z.string().refine((section) => section.includes("{items}"), { error: "must contain {items}" }),
+    context_separator: z.string(),
+    instructions: z
+      .record(z.string().min(1), z.string().min(1))
+      .refine((instructions) => typeof instructions.default === "string", { error: "needs a `default` instruction" }),
   }),
   eval: z.strictObject({
     max_new_tokens: positiveInt,

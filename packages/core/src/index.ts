@@ -5,3 +5,4 @@ export * from "./jsonl.js";
 export * from "./progress.js";
 export * from "./output.js";
 export * from "./context.js";
+export * from "./prompt.js";
