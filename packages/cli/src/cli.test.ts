@@ -149,7 +149,7 @@ describe("ats-lora (the real CLI process)", () => {
   });
 
   it("shows an example in the help of every command", () => {
-    const commands = [[], ["collect"], ["collect", "import"], ["collect", "add"], ["collect", "review"], ["collect", "export"], ["collect", "stats"], ["config", "show"], ["demo"]];
+    const commands = [[], ["collect"], ["collect", "import"], ["collect", "add"], ["collect", "review"], ["collect", "export"], ["collect", "stats"], ["config", "show"], ["demo"], ["build-db"]];
     for (const command of commands) {
       const help = cli([...command, "--help"]);
       expect(help.code, command.join(" ")).toBe(0);
@@ -248,6 +248,39 @@ describe("ats-lora (the real CLI process)", () => {
     expect(stats.multi_reviewed).toBeGreaterThan(0);
     expect(stats.pending_review).toBeGreaterThan(0);
     expect(stats.gold).toBeGreaterThan(0);
+  });
+
+  it("builds SFT, DPO and KTO training pairs after collect import, and prints the manifest", () => {
+    const dir = tempDir();
+    const workdir = path.join(dir, "W");
+    const files = ["interactions.jsonl", "gold_pairs.jsonl"].map((name) => path.join(REPO, "data", "samples", name));
+    expect(cli(["--workdir", workdir, "collect", "import", ...files]).code).toBe(0);
+    const built = cli(["--workdir", workdir, "build-db", "--json"]);
+    expect(built.code, built.stderr).toBe(0);
+    const manifest = JSON.parse(built.stdout);
+    const pairs = path.join(workdir, "feedback_db", "training_pairs");
+    for (const format of ["sft", "dpo", "kto"]) {
+      let total = 0;
+      for (const split of ["train", "val", "test"]) {
+        const lines = fs.readFileSync(path.join(pairs, format, `${split}.jsonl`), "utf8").split("\n").filter(Boolean);
+        expect(lines.length, `${format}/${split}`).toBe(manifest.counts[format][split]);
+        total += lines.length;
+      }
+      expect(total).toBeGreaterThan(50);
+      expect(manifest.counts[format].total).toBe(total);
+    }
+    expect(JSON.parse(fs.readFileSync(path.join(pairs, "manifest.json"), "utf8"))).toEqual(manifest);
+
+    // The seed's form: straight from a file, and --strict against the minimum.
+    const fromFile = cli(["--workdir", workdir, "--json", "build-db", "--input", files[0]!, "--output", path.join(dir, "pairs")]);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(JSON.parse(fromFile.stdout).source).toMatchObject({ kind: "file", reviewed: 160 });
+    const strict = cli(["--workdir", workdir, "build-db", "--strict", "--output", path.join(dir, "p2")], { env: { ATS_LORA_FEEDBACK__MIN_SAMPLES: "1000" } });
+    expect(strict.code).toBe(2);
+    expect(strict.stderr).toContain("fewer than feedback.min_samples (1000)");
+    const empty = cli(["--workdir", path.join(dir, "empty"), "build-db"]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain("no feedback store");
   });
 
   it("runs the demo in a fresh folder, and again in the same one", () => {

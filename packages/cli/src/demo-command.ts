@@ -1,3 +1,4 @@
+import path from "node:path";
 import { Command } from "commander";
 import { createRunContext, type GlobalOptions } from "@ats-lora/core";
 
@@ -19,11 +20,13 @@ Example:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = createRunContext(globals);
       const [{ runDemo }, { renderStats }] = await Promise.all([import("./demo.js"), import("@ats-lora/feedback/command")]);
-      const result = runDemo({
+      const result = await runDemo({
         workdir: globals.workdir,
         config: context.config,
-        progress: () => context.progress({ unit: "bytes" }),
+        progress: (unit) => context.progress({ unit }),
+        onWarning: (message) => context.reporter.warn(message),
       });
+      const counts = result.training_pairs.counts;
       context.reporter.result(result, () =>
         [
           `workdir ${result.workdir}`,
@@ -33,6 +36,8 @@ Example:
           ),
           "",
           renderStats(result.stats),
+          "",
+          `training pairs in ${path.join(result.workdir, "feedback_db", "training_pairs")}: sft ${counts.sft.total}, dpo ${counts.dpo.total}, kto ${counts.kto.total} (train/val/test ${counts.sft.train}/${counts.sft.val}/${counts.sft.test} for sft)`,
           "",
           `stages: ${result.stages.map((stage) => `${stage.name} ${stage.seconds}s`).join(", ")}`,
           `next: ats-lora --workdir ${result.workdir} collect review   # rate the interactions still awaiting review`,

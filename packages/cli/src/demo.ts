@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { bundledDataDir, workdirPaths, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import { buildTrainingPairs, type TrainingPairsManifest } from "@ats-lora/dataset-builder";
 import { FeedbackStore, importJsonlFile, type FeedbackStats, type ImportReport } from "@ats-lora/feedback";
 
 export interface DemoOptions {
@@ -8,7 +9,8 @@ export interface DemoOptions {
   workdir?: string;
   cwd?: string;
   config: AtsConfig;
-  progress?: () => ProgressSink;
+  progress?: (unit: "count" | "bytes") => ProgressSink;
+  onWarning?: (message: string) => void;
   now?: Date;
 }
 
@@ -17,6 +19,7 @@ export interface DemoResult {
   stages: Array<{ name: string; seconds: number }>;
   imports: ImportReport[];
   stats: FeedbackStats;
+  training_pairs: TrainingPairsManifest;
 }
 
 /** The bundled sample files the demo imports. */
@@ -35,33 +38,45 @@ export function newDemoWorkdir(cwd: string, now: Date): string {
 
 /**
  * The loop on the bundled sample data. Today: collect (import the sample interactions, feedback and gold
- * pairs) and the store's statistics; build-db, rag, train and eval join as they land.
+ * pairs), the store's statistics and build-db; rag, train and eval join as they land.
  */
-export function runDemo(options: DemoOptions): DemoResult {
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const workdir = path.resolve(options.workdir ?? newDemoWorkdir(options.cwd ?? process.cwd(), options.now ?? new Date()));
   const paths = workdirPaths(workdir);
   for (const folder of [paths.feedbackDb, paths.vectorStore, paths.models]) fs.mkdirSync(folder, { recursive: true });
   const stages: DemoResult["stages"] = [];
-  const timed = <T>(name: string, run: () => T): T => {
+  const timed = async <T>(name: string, run: () => T | Promise<T>): Promise<T> => {
     const start = performance.now();
-    const result = run();
+    const result = await run();
     stages.push({ name, seconds: Math.round(performance.now() - start) / 1000 });
     return result;
   };
 
   const store = FeedbackStore.open(paths.feedbackSqlite);
+  let imports: ImportReport[];
+  let stats: FeedbackStats;
   try {
-    const imports = timed("collect import", () =>
+    imports = await timed("collect import", () =>
       sampleFiles().map((file) =>
         importJsonlFile(store, file, {
           maxProblemsListed: options.config.collect.max_errors_listed,
-          progress: options.progress?.(),
+          progress: options.progress?.("bytes"),
         }),
       ),
     );
-    const stats = timed("collect stats", () => store.stats(options.config.feedback.min_samples));
-    return { workdir, stages, imports, stats };
+    stats = await timed("collect stats", () => store.stats(options.config.feedback.min_samples));
   } finally {
     store.close();
   }
+  const trainingPairs = await timed("build-db", () =>
+    buildTrainingPairs({
+      config: options.config,
+      storeFile: paths.feedbackSqlite,
+      outputDir: paths.trainingPairs,
+      embeddingCacheFile: path.join(paths.cache, "embeddings.sqlite"),
+      progress: options.progress?.("count"),
+      onWarning: options.onWarning,
+    }),
+  );
+  return { workdir, stages, imports, stats, training_pairs: trainingPairs };
 }

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
 import { isAtsError, ExitCode } from "@ats-lora/core";
+import { buildDbCommand } from "@ats-lora/dataset-builder/command";
 import { collectCommand } from "@ats-lora/feedback/command";
 import { configCommand } from "./config-command.js";
 import { demoCommand } from "./demo-command.js";
@@ -31,6 +32,7 @@ Examples:
 Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
     );
   program.addCommand(collectCommand());
+  program.addCommand(buildDbCommand());
   program.addCommand(configCommand());
   program.addCommand(demoCommand());
   applyToAll(program, (command) => command.exitOverride());

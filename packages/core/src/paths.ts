@@ -9,6 +9,8 @@ export interface WorkdirPaths {
   trainingPairs: string;
   vectorStore: string;
   models: string;
+  /** Derived data safe to delete (the embeddings cache). */
+  cache: string;
 }
 
 export function workdirPaths(workdir: string): WorkdirPaths {
@@ -21,6 +23,7 @@ export function workdirPaths(workdir: string): WorkdirPaths {
     trainingPairs: path.join(feedbackDb, "training_pairs"),
     vectorStore: path.join(root, "vector_store"),
     models: path.join(root, "models"),
+    cache: path.join(root, ".cache"),
   };
 }
 

@@ -26,7 +26,7 @@ export interface EmbedProgress {
 export interface EmbedResult {
   /** One L2-normalised vector per input text, in input order. */
   vectors: Float32Array[];
-  /** Inputs longer than the model's maximum sequence length, embedded from their first tokens only. */
+  /** Inputs longer than the model's maximum sequence length, embedded from their first tokens only (cached or not). */
   truncated: number;
   /** Indices of the truncated inputs. */
   truncatedIndices: number[];
@@ -132,15 +132,16 @@ export class Embedder {
   async embed(texts: readonly string[], onProgress?: (progress: EmbedProgress) => void): Promise<EmbedResult> {
     const vectors: Array<Float32Array | undefined> = new Array(texts.length);
     const pending: number[] = [];
+    const truncatedIndices: number[] = [];
     texts.forEach((text, index) => {
       const hit = this.cache?.get(text);
-      if (hit) vectors[index] = hit;
-      else pending.push(index);
+      if (!hit) return void pending.push(index);
+      vectors[index] = hit.vector;
+      if (hit.truncated) truncatedIndices.push(index);
     });
     const cached = texts.length - pending.length;
     // Similar lengths in a batch waste less work on padding.
     pending.sort((a, b) => texts[a]!.length - texts[b]!.length);
-    const truncatedIndices: number[] = [];
     let done = cached;
     onProgress?.({ done, total: texts.length });
     for (let start = 0; start < pending.length; start += this.batchSize) {
@@ -149,7 +150,8 @@ export class Embedder {
       const { vectors: batchVectors, truncated } = await this.embedBatch(batchTexts);
       batch.forEach((index, position) => (vectors[index] = batchVectors[position]));
       for (const position of truncated) truncatedIndices.push(batch[position]!);
-      this.cache?.putMany(batchTexts.map((text, position) => [text, batchVectors[position]!] as const));
+      const cutShort = new Set(truncated);
+      this.cache?.putMany(batchTexts.map((text, position) => ({ text, vector: batchVectors[position]!, truncated: cutShort.has(position) })));
       done += batch.length;
       onProgress?.({ done, total: texts.length });
     }

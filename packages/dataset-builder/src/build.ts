@@ -1,0 +1,352 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { buildPrompt, InputError, RunError, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import { cosine, Embedder } from "@ats-lora/embeddings";
+import { aggregateFeedback, FeedbackStore, importJsonlFile, type AggregatedFeedback, type Interaction } from "@ats-lora/feedback";
+import { driftStats } from "./drift.js";
+import {
+  FORMATS,
+  SPLITS,
+  type DpoRow,
+  type Format,
+  type KtoRow,
+  type SftRow,
+  type Split,
+  type SplitCounts,
+  type TrainingPairsManifest,
+} from "./schema.js";
+import { splitOf } from "./split.js";
+
+export interface BuildOptions {
+  config: AtsConfig;
+  /** The feedback store to read… */
+  storeFile?: string;
+  /** …or an interactions.jsonl file (imported into a temporary store first). */
+  inputFile?: string;
+  /** The training_pairs folder to write. */
+  outputDir: string;
+  /** Vectors cache (SQLite); none when undefined. */
+  embeddingCacheFile?: string;
+  /** Fail instead of warning when there are fewer reviewed interactions than feedback.min_samples. */
+  strict?: boolean;
+  progress?: ProgressSink;
+  /** Called once with each warning as it arises. */
+  onWarning?: (message: string) => void;
+}
+
+/** One interaction that can teach something: gold, or reviewed. */
+interface Example {
+  interaction: Interaction;
+  review: AggregatedFeedback | undefined;
+  gold: boolean;
+  prompt: string;
+  /** The reviewer's ideal response, when it differs from the model's. */
+  correction: string | undefined;
+}
+
+type Rows = { sft: SftRow[]; dpo: DpoRow[]; kto: KtoRow[] };
+
+/**
+ * Reads the feedback store and writes feedback_db/training_pairs/: SFT, DPO and KTO rows in train/val/test
+ * JSONL files and manifest.json. Deterministic: the same store and configuration give byte-identical files.
+ */
+export async function buildTrainingPairs(options: BuildOptions): Promise<TrainingPairsManifest> {
+  return (await buildTrainingPairsWithStats(options)).manifest;
+}
+
+/** buildTrainingPairs, with what the run itself did (texts answered from the embeddings cache). */
+export async function buildTrainingPairsWithStats(
+  options: BuildOptions,
+): Promise<{ manifest: TrainingPairsManifest; run: { embedded: number; cached: number } }> {
+  const { config } = options;
+  const warnings: string[] = [];
+  const warn = (message: string): void => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+
+  const { store, cleanup, source } = openSource(options);
+  let examples: Example[];
+  let unreviewed = 0;
+  let storeCounts: { interactions: number; gold: number; reviewed: number };
+  try {
+    const stats = store.stats(config.feedback.min_samples);
+    storeCounts = { interactions: stats.interactions, gold: stats.gold, reviewed: stats.reviewed };
+    if (stats.interactions === 0) {
+      throw new InputError(`the feedback store ${store.file} is empty: there is nothing to build from`, {
+        hint: "import interactions first: ats-lora collect import FILE.jsonl (or pass --input FILE.jsonl)",
+      });
+    }
+    examples = [];
+    for (const { interaction, feedback } of store.interactions()) {
+      const gold = interaction.origin === "gold";
+      const review = aggregateFeedback(feedback);
+      if (!gold && !review) {
+        unreviewed += 1;
+        continue;
+      }
+      const ideal = review?.ideal_response ?? undefined;
+      examples.push({
+        interaction,
+        review,
+        gold,
+        prompt: buildPrompt({ task: interaction.task, query: interaction.query, context: interaction.context }, config.prompts),
+        correction: ideal !== undefined && ideal.trim() !== interaction.response.trim() ? ideal : undefined,
+      });
+    }
+  } finally {
+    cleanup();
+  }
+
+  if (storeCounts.reviewed < config.feedback.min_samples) {
+    const message = `only ${storeCounts.reviewed} reviewed interactions, fewer than feedback.min_samples (${config.feedback.min_samples}); the model may learn little`;
+    if (options.strict) {
+      throw new InputError(message, { hint: "collect more feedback (ats-lora collect review), or lower feedback.min_samples" });
+    }
+    warn(message);
+  }
+  if (examples.length === 0) {
+    throw new InputError(`no reviewed interactions or gold examples in ${source.path}: ${unreviewed} interactions await review`, {
+      hint: "review some first: ats-lora collect review",
+    });
+  }
+
+  const threshold = config.dataset.dedupe_threshold;
+  // Embed what dedupe and drift need, in one pass (the cache answers texts seen before).
+  const embedder = await Embedder.load({
+    model: config.embeddings.model,
+    dtype: config.embeddings.dtype,
+    batchSize: config.embeddings.batch_size,
+    cacheFile: options.embeddingCacheFile,
+  });
+  const progress = options.progress ?? silentProgress;
+  const texts: string[] = [];
+  const indexOf = new Map<string, number>();
+  const textIndex = (text: string): number => {
+    let index = indexOf.get(text);
+    if (index === undefined) {
+      index = texts.push(text) - 1;
+      indexOf.set(text, index);
+    }
+    return index;
+  };
+  // A prompt is compared part by part (query, each context passage), each embedded on its own: two
+  // candidates for one job share the job text but not the resume, and a long resume is not lost past the
+  // embedder's window behind a shared job description.
+  const promptParts = examples.map((example) => [example.interaction.query, ...example.interaction.context].map(textIndex));
+  const driftTexts = examples.map((example) =>
+    example.correction === undefined ? undefined : [textIndex(example.interaction.response), textIndex(example.correction)] as const,
+  );
+  let embedded;
+  try {
+    progress.start(texts.length, "embed");
+    embedded = await embedder.embed(texts, ({ done }) => progress.update(done));
+  } finally {
+    progress.stop();
+    await embedder.close();
+  }
+  if (embedded.truncated > 0) {
+    warn(
+      `${embedded.truncated} of ${texts.length} texts exceed the embedder's ${embedder.maxSequenceLength} tokens; their similarity (duplicates, drift) is judged on the first ${embedder.maxSequenceLength}`,
+    );
+  }
+  const promptSimilarity = (a: number, b: number): number => {
+    const partsA = promptParts[a]!;
+    const partsB = promptParts[b]!;
+    if (partsA.length !== partsB.length) return 0;
+    let similarity = 1;
+    for (let part = 0; part < partsA.length && similarity >= threshold; part += 1) {
+      similarity = Math.min(similarity, cosine(embedded.vectors[partsA[part]!]!, embedded.vectors[partsB[part]!]!));
+    }
+    return similarity;
+  };
+
+  // Near-duplicate prompts, per task: best-ranked first, so the best-rated of a group is the one kept.
+  const order = examples.map((_, index) => index).sort((a, b) => rank(examples[b]!, examples[a]!));
+  const keptBy = new Map<number, number>();
+  const keptPerTask = new Map<string, number[]>();
+  for (const index of order) {
+    const task = examples[index]!.interaction.task;
+    const kept = keptPerTask.get(task) ?? [];
+    const duplicateOf = kept.find((other) => promptSimilarity(index, other) >= threshold);
+    if (duplicateOf === undefined) {
+      kept.push(index);
+      keptPerTask.set(task, kept);
+    } else keptBy.set(index, duplicateOf);
+  }
+
+  // Rows per kept example, plus DPO pairs from a worse-rated near-duplicate against the kept one.
+  const rows: Record<Split, Rows> = { train: emptyRows(), val: emptyRows(), test: emptyRows() };
+  const byTask: Record<string, Record<Format, number>> = {};
+  const drifts: number[] = [];
+  const good = config.feedback.good_rating;
+  const bad = config.feedback.bad_rating;
+  const keptIndices = [...keptPerTask.values()].flat().sort((a, b) => compareIds(examples[a]!, examples[b]!));
+  for (const index of keptIndices) {
+    const example = examples[index]!;
+    const { interaction, review, correction } = example;
+    const split = splitOf(interaction.id, config.dataset.seed, config.dataset.split);
+    const target = rows[split];
+    const counts = (byTask[interaction.task] ??= { sft: 0, dpo: 0, kto: 0 });
+    const base = { task: interaction.task, source_ids: [interaction.id] };
+    const addSft = (completion: string): void => void (target.sft.push({ prompt: example.prompt, completion, ...base }), (counts.sft += 1));
+    const addKto = (completion: string, label: boolean): void =>
+      void (target.kto.push({ prompt: example.prompt, completion, label, ...base }), (counts.kto += 1));
+    const addDpo = (chosen: string, rejected: string, sourceIds: string[]): void =>
+      void (target.dpo.push({ prompt: example.prompt, chosen, rejected, task: interaction.task, source_ids: sourceIds }), (counts.dpo += 1));
+
+    if (example.gold) {
+      addSft(interaction.response);
+      addKto(interaction.response, true);
+    } else {
+      const rating = review!.rating;
+      const best = correction ?? (rating >= good ? interaction.response : undefined);
+      if (best !== undefined) addSft(best);
+      if (correction !== undefined) {
+        addDpo(correction, interaction.response, [interaction.id]);
+        const [response, ideal] = driftTexts[index]!;
+        drifts.push(Math.max(0, 1 - cosine(embedded.vectors[response]!, embedded.vectors[ideal]!)));
+      }
+      if (rating >= good) addKto(interaction.response, true);
+      else if (rating <= bad) addKto(interaction.response, false);
+      if (correction !== undefined) addKto(correction, true);
+    }
+
+    // A near-duplicate answered worse than the kept example's best answer is a preference pair too.
+    const chosen = example.gold ? interaction.response : (correction ?? (review!.rating >= good ? interaction.response : undefined));
+    if (chosen !== undefined) {
+      const duplicates = [...keptBy.entries()].filter(([, keptIndex]) => keptIndex === index).map(([duplicate]) => examples[duplicate]!);
+      for (const duplicate of duplicates.sort(compareIds)) {
+        const duplicateRating = duplicate.gold ? Infinity : duplicate.review!.rating;
+        const keptRating = example.gold ? Infinity : review!.rating;
+        if (duplicateRating < keptRating && duplicate.interaction.response.trim() !== chosen.trim()) {
+          addDpo(chosen, duplicate.interaction.response, [interaction.id, duplicate.interaction.id]);
+        }
+      }
+    }
+  }
+
+  const counts = Object.fromEntries(
+    FORMATS.map((format) => {
+      const perSplit = Object.fromEntries(SPLITS.map((split) => [split, rows[split][format].length])) as Record<Split, number>;
+      return [format, { ...perSplit, total: perSplit.train + perSplit.val + perSplit.test } satisfies SplitCounts];
+    }),
+  ) as Record<Format, SplitCounts>;
+  for (const format of FORMATS) {
+    if (counts[format].total === 0) warn(`no ${format.toUpperCase()} rows: the feedback gives no example for that format`);
+  }
+  const removedIds = [...keptBy.keys()].map((index) => examples[index]!.interaction.id).sort();
+
+  const manifest: TrainingPairsManifest = {
+    format_version: 1,
+    source: { ...source, ...storeCounts, unreviewed_skipped: unreviewed },
+    config_hash: configHash(config),
+    seed: config.dataset.seed,
+    split: config.dataset.split,
+    thresholds: { good_rating: good, bad_rating: bad, dedupe: threshold, similarity: config.feedback.similarity_threshold },
+    embedding: {
+      ...embedder.identity,
+      texts: texts.length,
+      truncated: embedded.truncated,
+    },
+    counts,
+    by_task: Object.fromEntries(Object.entries(byTask).sort(([a], [b]) => a.localeCompare(b))),
+    dedupe: { threshold, groups: new Set(keptBy.values()).size, removed: removedIds.length, removed_ids: removedIds },
+    drift: driftStats(drifts, config.feedback.similarity_threshold),
+    min_samples: { target: config.feedback.min_samples, reviewed: storeCounts.reviewed, met: storeCounts.reviewed >= config.feedback.min_samples },
+    warnings,
+  };
+  writeOutput(options.outputDir, rows, manifest);
+  return { manifest, run: { embedded: embedded.computed, cached: embedded.cached } };
+}
+
+function emptyRows(): Rows {
+  return { sft: [], dpo: [], kto: [] };
+}
+
+/** Gold first, then the higher mean rating, then a correction, then the newer, then the id (for ties). */
+function rank(a: Example, b: Example): number {
+  const score = (example: Example): number => (example.gold ? 6 : example.review!.rating);
+  return (
+    score(a) - score(b) ||
+    Number(a.correction !== undefined) - Number(b.correction !== undefined) ||
+    a.interaction.created_at.localeCompare(b.interaction.created_at) ||
+    b.interaction.id.localeCompare(a.interaction.id)
+  );
+}
+
+function compareIds(a: Example, b: Example): number {
+  return a.interaction.id < b.interaction.id ? -1 : a.interaction.id > b.interaction.id ? 1 : 0;
+}
+
+/** Hash of every setting that shapes the output, so a manifest tells whether two builds are comparable. */
+function configHash(config: AtsConfig): string {
+  const relevant = {
+    prompts: config.prompts,
+    dataset: config.dataset,
+    feedback: { ...config.feedback, reviewer: undefined },
+    embeddings: { model: config.embeddings.model, dtype: config.embeddings.dtype },
+  };
+  return crypto.createHash("sha256").update(JSON.stringify(relevant)).digest("hex").slice(0, 16);
+}
+
+function openSource(options: BuildOptions): {
+  store: FeedbackStore;
+  cleanup: () => void;
+  source: { kind: "store" | "file"; path: string };
+} {
+  if (options.inputFile !== undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ats-build-db-"));
+    const store = FeedbackStore.open(path.join(dir, "feedback.sqlite"));
+    try {
+      importJsonlFile(store, options.inputFile, { maxProblemsListed: options.config.collect.max_errors_listed });
+    } catch (error) {
+      store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+    return {
+      store,
+      source: { kind: "file", path: path.resolve(options.inputFile) },
+      cleanup: () => {
+        store.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const file = options.storeFile;
+  if (file === undefined) throw new RunError("build-db needs a feedback store or an --input file");
+  if (!fs.existsSync(file)) {
+    throw new InputError(`no feedback store at ${file}: there is nothing to build from`, {
+      hint: "import interactions first: ats-lora collect import FILE.jsonl (or pass --input FILE.jsonl)",
+    });
+  }
+  const store = FeedbackStore.open(file, { readonly: true });
+  return { store, source: { kind: "store", path: file }, cleanup: () => store.close() };
+}
+
+/** Writes every file into a sibling folder and swaps it in, so readers never see half a build. */
+function writeOutput(outputDir: string, rows: Record<Split, Rows>, manifest: TrainingPairsManifest): void {
+  const parent = path.dirname(path.resolve(outputDir));
+  fs.mkdirSync(parent, { recursive: true });
+  const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(outputDir)}-`));
+  try {
+    for (const format of FORMATS) {
+      fs.mkdirSync(path.join(staging, format));
+      for (const split of SPLITS) {
+        const lines = (rows[split][format] as object[]).map((row) => `${JSON.stringify(row)}\n`).join("");
+        fs.writeFileSync(path.join(staging, format, `${split}.jsonl`), lines);
+      }
+    }
+    fs.writeFileSync(path.join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    const previous = `${staging}.previous`;
+    if (fs.existsSync(outputDir)) fs.renameSync(outputDir, previous);
+    fs.renameSync(staging, outputDir);
+    fs.rmSync(previous, { recursive: true, force: true });
+  } catch (error) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw new RunError(`cannot write ${outputDir}: ${(error as Error).message}`, { cause: error });
+  }
+}

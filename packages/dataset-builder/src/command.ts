@@ -1,0 +1,80 @@
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { createRunContext, type GlobalOptions } from "@ats-lora/core";
+import type { TrainingPairsManifest } from "./schema.js";
+
+function probability(value: string): number {
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number) || number < 0 || number > 1) throw new InvalidArgumentError("must be a number from 0 to 1");
+  return number;
+}
+
+function nonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
+  return Number(value);
+}
+
+/** `ats-lora build-db`: feedback → SFT / DPO / KTO training pairs. */
+export function buildDbCommand(): Command {
+  return new Command("build-db")
+    .description("turn reviewers' feedback into SFT, DPO and KTO training pairs (feedback_db/training_pairs/)")
+    .option("--input <file>", "build from an interactions.jsonl file instead of the feedback store")
+    .option("--output <dir>", "where to write (default: feedback_db/training_pairs under the workdir)")
+    .option("--strict", "fail when there are fewer reviewed interactions than feedback.min_samples")
+    .option("--dedupe-threshold <x>", "cosine similarity at which prompts are near-duplicates (dataset.dedupe_threshold)", probability)
+    .option("--seed <n>", "seed of the split hash (dataset.seed)", nonNegativeInt)
+    .addHelpText(
+      "after",
+      `
+Rows: SFT {prompt, completion} from well-rated responses (mean rating ≥ feedback.good_rating), corrections
+(the reviewer's ideal response) and gold pairs; DPO {prompt, chosen, rejected} where an ideal or a better-rated
+answer exists for a worse one; KTO {prompt, completion, label} from ratings (≥ good_rating true,
+≤ bad_rating false) and ideal responses. Every row also has task and source_ids. Splits come from a hash of
+the interaction id, so the same input gives byte-identical files and new data never moves old rows.
+
+Examples:
+  $ ats-lora build-db
+  $ ats-lora --workdir W build-db --json
+  $ ats-lora build-db --input data/samples/interactions.jsonl --output /tmp/pairs --strict`,
+    )
+    .action(
+      async (
+        options: { input?: string; output?: string; strict?: boolean; dedupeThreshold?: number; seed?: number },
+        cmd: Command,
+      ) => {
+        const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>(), {
+          dataset: { dedupe_threshold: options.dedupeThreshold, seed: options.seed },
+        });
+        const { buildTrainingPairsWithStats } = await import("./build.js");
+        const outputDir = options.output ?? context.paths.trainingPairs;
+        const { manifest, run } = await buildTrainingPairsWithStats({
+          config: context.config,
+          storeFile: options.input === undefined ? context.paths.feedbackSqlite : undefined,
+          inputFile: options.input,
+          outputDir,
+          embeddingCacheFile: path.join(context.paths.cache, "embeddings.sqlite"),
+          strict: options.strict,
+          progress: context.progress(),
+          onWarning: (message) => context.reporter.warn(message),
+        });
+        context.reporter.info(`embedded ${run.embedded} texts, ${run.cached} more from the cache`);
+        context.reporter.result(manifest, () => renderManifest(manifest, outputDir));
+      },
+    );
+}
+
+function renderManifest(manifest: TrainingPairsManifest, outputDir: string): string {
+  const row = (name: string, counts: TrainingPairsManifest["counts"]["sft"]): string =>
+    `${name.padEnd(6)}${String(counts.train).padStart(7)}${String(counts.val).padStart(6)}${String(counts.test).padStart(6)}${String(counts.total).padStart(7)}`;
+  const drift = manifest.drift;
+  return [
+    `wrote ${outputDir}`,
+    `${"".padEnd(6)}${"train".padStart(7)}${"val".padStart(6)}${"test".padStart(6)}${"total".padStart(7)}`,
+    row("sft", manifest.counts.sft),
+    row("dpo", manifest.counts.dpo),
+    row("kto", manifest.counts.kto),
+    `from ${manifest.source.reviewed} reviewed interactions and ${manifest.source.gold} gold examples (${manifest.source.unreviewed_skipped} awaiting review skipped)`,
+    `near-duplicates: ${manifest.dedupe.removed} removed in ${manifest.dedupe.groups} groups (cosine ≥ ${manifest.dedupe.threshold})`,
+    `semantic drift over ${drift.corrections} corrections: mean ${drift.mean ?? "–"}, median ${drift.median ?? "–"}, p90 ${drift.p90 ?? "–"}; ${drift.substantial} substantial (similarity < ${drift.similarity_threshold}), ${drift.refinements} refinements`,
+  ].join("\n");
+}

@@ -1,0 +1,70 @@
+import { z } from "zod";
+
+/** Fields every row carries besides the TRL ones: trainers ignore them, evaluation uses them. */
+const provenance = {
+  task: z.string().min(1),
+  /** The interactions the row came from (one, or two for a DPO pair across near-duplicates). */
+  source_ids: z.array(z.string().min(1)).min(1),
+};
+
+/** TRL's prompt-completion format (SFTTrainer). */
+export const SftRowSchema = z.strictObject({ prompt: z.string().min(1), completion: z.string().min(1), ...provenance });
+/** TRL's preference format (DPOTrainer). */
+export const DpoRowSchema = z.strictObject({
+  prompt: z.string().min(1),
+  chosen: z.string().min(1),
+  rejected: z.string().min(1),
+  ...provenance,
+});
+/** TRL's unpaired preference format (KTOTrainer). */
+export const KtoRowSchema = z.strictObject({
+  prompt: z.string().min(1),
+  completion: z.string().min(1),
+  label: z.boolean(),
+  ...provenance,
+});
+
+export type SftRow = z.infer<typeof SftRowSchema>;
+export type DpoRow = z.infer<typeof DpoRowSchema>;
+export type KtoRow = z.infer<typeof KtoRowSchema>;
+
+export const FORMATS = ["sft", "dpo", "kto"] as const;
+export type Format = (typeof FORMATS)[number];
+export const SPLITS = ["train", "val", "test"] as const;
+export type Split = (typeof SPLITS)[number];
+
+export type SplitCounts = Record<Split | "total", number>;
+
+export interface DriftStats {
+  /** Corrected interactions: a reviewer's ideal response differs from the model's. */
+  corrections: number;
+  mean: number | null;
+  median: number | null;
+  p90: number | null;
+  max: number | null;
+  /** Counts of drift (1 − cosine of response and ideal) in bins of 0.1 from 0 to 1 (the last bin holds ≥ 0.9). */
+  histogram: Array<{ from: number; to: number; count: number }>;
+  /** feedback.similarity_threshold: corrections below it said something substantially different. */
+  similarity_threshold: number;
+  /** Corrections whose response–ideal similarity is below the threshold (substantial errors). */
+  substantial: number;
+  /** Corrections at or above it (refinements of an answer that was roughly right). */
+  refinements: number;
+}
+
+/** feedback_db/training_pairs/manifest.json */
+export interface TrainingPairsManifest {
+  format_version: 1;
+  source: { kind: "store" | "file"; path: string; interactions: number; gold: number; reviewed: number; unreviewed_skipped: number };
+  config_hash: string;
+  seed: number;
+  split: { train: number; val: number; test: number };
+  thresholds: { good_rating: number; bad_rating: number; dedupe: number; similarity: number };
+  embedding: { model: string; dtype: string; dimension: number; max_seq_length: number; texts: number; truncated: number };
+  counts: Record<Format, SplitCounts>;
+  by_task: Record<string, Record<Format, number>>;
+  dedupe: { threshold: number; groups: number; removed: number; removed_ids: string[] };
+  drift: DriftStats;
+  min_samples: { target: number; reviewed: number; met: boolean };
+  warnings: string[];
+}
