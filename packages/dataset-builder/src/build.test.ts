@@ -109,6 +109,11 @@ describe("buildTrainingPairs", () => {
     expect(manifest.source).toMatchObject({ interactions: 12, gold: 1, reviewed: 10, unreviewed_skipped: 1 });
     expect(manifest.drift.corrections).toBe(1);
     expect(manifest.drift.mean).toBeGreaterThan(0);
+    const drift = fs.readFileSync(path.join(out, "drift.jsonl"), "utf8").trim().split("\n").map((text) => JSON.parse(text));
+    expect(drift).toEqual([
+      expect.objectContaining({ interaction_id: "b", task: "resume_analysis", rating: 2, drift: manifest.drift.mean }),
+    ]);
+    expect(drift[0].similarity + drift[0].drift).toBeCloseTo(1, 4);
     // The prompt is the shared builder's.
     expect(sft[0]!.prompt).toMatch(/^### Instruction:\n.+\n\n(### Context:\n[\s\S]+\n\n)?### Input:\n[\s\S]+\n\n### Response:\n$/);
   });

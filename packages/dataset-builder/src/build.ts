@@ -10,6 +10,7 @@ import {
   FORMATS,
   SPLITS,
   type DpoRow,
+  type DriftRow,
   type Format,
   type KtoRow,
   type SftRow,
@@ -180,7 +181,7 @@ export async function buildTrainingPairsWithStats(
   // Rows per kept example, plus DPO pairs from a worse-rated near-duplicate against the kept one.
   const rows: Record<Split, Rows> = { train: emptyRows(), val: emptyRows(), test: emptyRows() };
   const byTask: Record<string, Record<Format, number>> = {};
-  const drifts: number[] = [];
+  const drifts: DriftRow[] = [];
   const good = config.feedback.good_rating;
   const bad = config.feedback.bad_rating;
   const keptIndices = [...keptPerTask.values()].flat().sort((a, b) => compareIds(examples[a]!, examples[b]!));
@@ -207,7 +208,15 @@ export async function buildTrainingPairsWithStats(
       if (correction !== undefined) {
         addDpo(correction, interaction.response, [interaction.id]);
         const [response, ideal] = driftTexts[index]!;
-        drifts.push(Math.max(0, 1 - cosine(embedded.vectors[response]!, embedded.vectors[ideal]!)));
+        const similarity = round4(cosine(embedded.vectors[response]!, embedded.vectors[ideal]!));
+        drifts.push({
+          interaction_id: interaction.id,
+          task: interaction.task,
+          rating: round4(rating),
+          similarity,
+          drift: round4(Math.max(0, 1 - similarity)),
+          substantial: similarity < config.feedback.similarity_threshold,
+        });
       }
       if (rating >= good) addKto(interaction.response, true);
       else if (rating <= bad) addKto(interaction.response, false);
@@ -254,13 +263,18 @@ export async function buildTrainingPairsWithStats(
     counts,
     by_task: Object.fromEntries(Object.entries(byTask).sort(([a], [b]) => a.localeCompare(b))),
     dedupe: { threshold, groups: new Set(keptBy.values()).size, removed: removedIds.length, removed_ids: removedIds },
-    drift: driftStats(drifts, config.feedback.similarity_threshold),
+    drift: driftStats(
+      drifts.map((row) => row.drift),
+      config.feedback.similarity_threshold,
+    ),
     min_samples: { target: config.feedback.min_samples, reviewed: storeCounts.reviewed, met: storeCounts.reviewed >= config.feedback.min_samples },
     warnings,
   };
-  writeOutput(options.outputDir, rows, manifest);
+  writeOutput(options.outputDir, rows, drifts, manifest);
   return { manifest, run: { embedded: embedded.computed, cached: embedded.cached } };
 }
+
+const round4 = (value: number): number => Math.round(value * 10_000) / 10_000;
 
 function emptyRows(): Rows {
   return { sft: [], dpo: [], kto: [] };
@@ -328,7 +342,7 @@ function openSource(options: BuildOptions): {
 }
 
 /** Writes every file into a sibling folder and swaps it in, so readers never see half a build. */
-function writeOutput(outputDir: string, rows: Record<Split, Rows>, manifest: TrainingPairsManifest): void {
+function writeOutput(outputDir: string, rows: Record<Split, Rows>, drifts: DriftRow[], manifest: TrainingPairsManifest): void {
   const parent = path.dirname(path.resolve(outputDir));
   fs.mkdirSync(parent, { recursive: true });
   const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(outputDir)}-`));
@@ -340,6 +354,7 @@ function writeOutput(outputDir: string, rows: Record<Split, Rows>, manifest: Tra
         fs.writeFileSync(path.join(staging, format, `${split}.jsonl`), lines);
       }
     }
+    fs.writeFileSync(path.join(staging, "drift.jsonl"), drifts.map((row) => `${JSON.stringify(row)}\n`).join(""));
     fs.writeFileSync(path.join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     const previous = `${staging}.previous`;
     if (fs.existsSync(outputDir)) fs.renameSync(outputDir, previous);

@@ -35,6 +35,20 @@ export type Split = (typeof SPLITS)[number];
 
 export type SplitCounts = Record<Split | "total", number>;
 
+/** drift.jsonl: one line per corrected interaction (a reviewer's ideal response differs from the model's). */
+export interface DriftRow {
+  interaction_id: string;
+  task: string;
+  /** Mean rating of the reviews. */
+  rating: number;
+  /** Cosine similarity of the model's response and the ideal response. */
+  similarity: number;
+  /** 1 − similarity. */
+  drift: number;
+  /** similarity < feedback.similarity_threshold: the model said something substantially different. */
+  substantial: boolean;
+}
+
 export interface DriftStats {
   /** Corrected interactions: a reviewer's ideal response differs from the model's. */
   corrections: number;
