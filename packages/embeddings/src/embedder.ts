@@ -232,7 +232,10 @@ function checkFolder(folder: string, dtype: EmbedderDtype): void {
   }
 }
 
-/** Vectors are only reused for the same weights: the key includes a hash of the ONNX file. */
+/**
+ * Vectors are only reused for the same weights: the key names the model, dtype and sequence length, and for a
+ * local folder the ONNX file's path, size and modification time (a re-export starts a fresh cache).
+ */
 function cacheKey(identity: EmbedderIdentity, source: ModelSource): string {
   let weights = "hub";
   if (source.kind === "folder") {
