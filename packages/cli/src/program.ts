@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import { isAtsError, ExitCode } from "@ats-lora/core";
 import { buildDbCommand } from "@ats-lora/dataset-builder/command";
 import { collectCommand } from "@ats-lora/feedback/command";
+import { doctorCommand, modelsCommand, trainCommand } from "@ats-lora/trainer/command";
 import { configCommand } from "./config-command.js";
 import { demoCommand } from "./demo-command.js";
 
@@ -33,6 +34,9 @@ Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
     );
   program.addCommand(collectCommand());
   program.addCommand(buildDbCommand());
+  program.addCommand(trainCommand());
+  program.addCommand(modelsCommand());
+  program.addCommand(doctorCommand());
   program.addCommand(configCommand());
   program.addCommand(demoCommand());
   applyToAll(program, (command) => command.exitOverride());
@@ -44,11 +48,31 @@ function applyToAll(command: Command, apply: (command: Command) => void): void {
   for (const sub of command.commands) applyToAll(sub, apply);
 }
 
+/**
+ * The seed's snake_case option spellings (--training_data, --output_dir, --batch_size) become the kebab-case
+ * ones commander defines; values and everything after a bare `--` are left alone.
+ */
+export function kebabOptions(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let literal = false;
+  for (const arg of argv) {
+    if (literal || !arg.startsWith("--") || arg === "--") {
+      if (arg === "--") literal = true;
+      out.push(arg);
+      continue;
+    }
+    const equals = arg.indexOf("=");
+    const name = equals === -1 ? arg : arg.slice(0, equals);
+    out.push(name.replace(/_/g, "-") + (equals === -1 ? "" : arg.slice(equals)));
+  }
+  return out;
+}
+
 /** Runs the program and returns the exit code; prints errors (never a stack trace unless ATS_LORA_DEBUG). */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync([...argv]);
+    await program.parseAsync(kebabOptions(argv));
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -1,0 +1,149 @@
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+
+// The real CLI and the real Python worker, on a tiny model the worker makes and the bundled sample data.
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "bin.js");
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const W = fs.mkdtempSync(path.join(os.tmpdir(), "ats-train-"));
+const TINY = path.join(W, "models", "tiny");
+// Quick settings for the tests that are about control flow, not learning.
+const QUICK = ["--batch-size", "2", "--grad-accum", "1"];
+const QUICK_ENV = { ATS_LORA_TRAINING__GRADIENT_CHECKPOINTING: "false", ATS_LORA_TRAINING__LOGGING_STEPS: "1" };
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [BIN, "--workdir", W, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs the CLI with --json, handing each NDJSON event to `onEvent` as it arrives. */
+function stream(args: string[], env: NodeJS.ProcessEnv, onEvent: (event: Record<string, unknown>, child: ReturnType<typeof spawn>) => void) {
+  const child = spawn(process.execPath, [BIN, "--workdir", W, "--json", ...args], { env: { ...process.env, ...env } });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const events: Array<Record<string, unknown>> = [];
+  readline.createInterface({ input: child.stdout }).on("line", (line) => {
+    const event = JSON.parse(line) as Record<string, unknown>;
+    events.push(event);
+    onEvent(event, child);
+  });
+  return new Promise<{ code: number | null; events: typeof events; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, events, stderr })),
+  );
+}
+
+beforeAll(() => {
+  const created = cli(["models", "create-tiny", TINY]);
+  expect(created.code, created.stderr).toBe(0);
+  const samples = ["interactions.jsonl", "gold_pairs.jsonl"].map((name) => path.join(REPO, "data", "samples", name));
+  expect(cli(["collect", "import", ...samples]).code).toBe(0);
+  const built = cli(["build-db"]);
+  expect(built.code, built.stderr).toBe(0);
+}, 600_000);
+
+describe("ats-lora train (CLI → Python worker → TRL/PEFT)", () => {
+  it("trains an adapter from build-db's output as documented, and the loss goes down", () => {
+    const output = path.join(W, "models", "v1");
+    const run = cli(["train", "--base", TINY, "--output_dir", output, "--max-steps", "30", "--json"]);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    for (const file of ["adapter_config.json", "adapter_model.safetensors", "metrics.json", "train.log", "loss_curve.jsonl", "training_args.json"]) {
+      expect(fs.existsSync(path.join(output, file)), file).toBe(true);
+    }
+    const metrics = JSON.parse(fs.readFileSync(path.join(output, "metrics.json"), "utf8"));
+    expect(metrics.steps).toBe(30);
+    expect(metrics.train_loss_last).toBeLessThan(metrics.train_loss_first);
+    expect(metrics.eval_loss).toBeGreaterThan(0);
+    const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    expect(events[0].event).toBe("started");
+    expect(events.filter((event) => event.event === "progress").length).toBeGreaterThanOrEqual(30);
+    expect(events.at(-1)).toMatchObject({ event: "result", status: "completed" });
+    expect(JSON.parse(fs.readFileSync(path.join(output, "adapter_config.json"), "utf8"))).toMatchObject({
+      peft_type: "LORA",
+      r: 16,
+      lora_alpha: 32,
+      target_modules: expect.arrayContaining(["q_proj", "k_proj", "v_proj", "o_proj"]),
+    });
+  }, 600_000);
+
+  it("stops on Ctrl-C with a checkpoint (exit 130), and --resume reaches the same final step", async () => {
+    const output = path.join(W, "models", "interrupted");
+    const args = ["train", "--base", TINY, "--output-dir", output, "--max-steps", "10", ...QUICK];
+    let sent = false;
+    const first = await stream(args, QUICK_ENV, (event, child) => {
+      if (!sent && event.event === "progress" && (event.step as number) >= 3) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    });
+    expect(first.code, first.stderr.slice(-2000)).toBe(130);
+    const result = first.events.at(-1)!;
+    expect(result).toMatchObject({ event: "result", status: "cancelled" });
+    expect(result.resume_command).toContain("--resume");
+    expect(fs.existsSync(result.checkpoint as string)).toBe(true);
+    const stoppedAt = result.step as number;
+    expect(stoppedAt).toBeLessThan(10);
+
+    const resumed = await stream([...args, "--resume"], QUICK_ENV, () => undefined);
+    expect(resumed.code, resumed.stderr.slice(-2000)).toBe(0);
+    const steps = resumed.events.filter((event) => event.event === "progress").map((event) => event.step);
+    expect(steps[0]).toBe(stoppedAt);
+    expect(resumed.events.at(-1)).toMatchObject({ status: "completed", metrics: { steps: 10 } });
+  }, 600_000);
+
+  it("reports a worker killed with kill -9 (exit 1, the end of its log), and --resume continues from the last checkpoint", async () => {
+    const output = path.join(W, "models", "killed");
+    const args = ["train", "--base", TINY, "--output-dir", output, "--max-steps", "10", ...QUICK];
+    const env = { ...QUICK_ENV, ATS_LORA_TRAINING__SAVE_STEPS: "3" };
+    let workerPid: number | undefined;
+    let killed = false;
+    const first = await stream(args, env, (event) => {
+      if (event.event === "started") workerPid = event.worker_pid as number;
+      if (!killed && event.event === "checkpoint" && (event.step as number) === 6) {
+        killed = true;
+        process.kill(workerPid!, "SIGKILL");
+      }
+    });
+    expect(first.code).toBe(1);
+    expect(first.stderr).toContain("the worker was killed by SIGKILL");
+    expect(first.stderr).toMatch(/worker: /);
+    const resumed = await stream([...args, "--resume"], env, () => undefined);
+    expect(resumed.code, resumed.stderr.slice(-2000)).toBe(0);
+    const steps = resumed.events.filter((event) => event.event === "progress").map((event) => event.step);
+    expect(steps[0]).toBe(6);
+    expect(resumed.events.at(-1)).toMatchObject({ status: "completed", metrics: { steps: 10, resumed_from: expect.stringContaining("checkpoint-6") } });
+  }, 600_000);
+
+  it("names a bad --base and bad training data, exit 2", () => {
+    const missing = cli(["train", "--base", path.join(W, "no-such-model"), "--output-dir", path.join(W, "models", "x"), ...QUICK]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no such folder");
+
+    const short = cli(["train", "--base", TINY, "--output-dir", path.join(W, "models", "s"), "--max-seq-length", "64", ...QUICK], QUICK_ENV);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain("training rows were dropped: their prompts fill the 64 tokens");
+
+    const data = path.join(W, "bad-pairs");
+    fs.mkdirSync(path.join(data, "sft"), { recursive: true });
+    fs.writeFileSync(path.join(data, "sft", "train.jsonl"), '{"prompt": "p", "completion": "c", "task": "t", "source_ids": ["a"]}\n{"prompt": "p", "task": "t", "source_ids": ["a"]}\n');
+    const bad = cli(["train", "--base", TINY, "--training_data", data, "--output-dir", path.join(W, "models", "y")]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${path.join(data, "sft", "train.jsonl")}:2: completion`);
+
+    const noData = cli(["train", "--base", TINY, "--training-data", path.join(W, "nothing"), "--output-dir", path.join(W, "models", "z")]);
+    expect(noData.code).toBe(2);
+    expect(noData.stderr).toContain("no sft training data");
+  }, 120_000);
+
+  it("reports the machine with doctor", () => {
+    const doctor = cli(["doctor", "--json"]);
+    expect(doctor.code, doctor.stderr).toBe(0);
+    const report = JSON.parse(doctor.stdout);
+    expect(report.worker.packages.torch).toMatch(/^2\./);
+    expect(report.worker.bitsandbytes).toHaveProperty("devices");
+    expect(report.disk.free_bytes).toBeGreaterThan(0);
+  }, 120_000);
+});

@@ -1,0 +1,211 @@
+import { z } from "zod";
+
+/**
+ * The worker protocol, defined once: JSON-RPC 2.0, one JSON message per line over the worker's stdin and
+ * stdout. protocol.schema.json beside this file is generated from these schemas (pnpm --filter
+ * @ats-lora/trainer protocol-schema) and is what the Python worker validates requests against.
+ */
+export const PROTOCOL_VERSION = 1;
+
+const count = z.number().int().nonnegative();
+const positiveInt = z.number().int().positive();
+
+export const InitializeParams = z.strictObject({ protocol_version: z.literal(PROTOCOL_VERSION) });
+export const InitializeResult = z.object({
+  protocol_version: z.literal(PROTOCOL_VERSION),
+  worker_version: z.string(),
+  python: z.object({ version: z.string(), executable: z.string() }),
+  packages: z.record(z.string(), z.string().nullable()),
+  device: z.enum(["cuda", "cpu"]),
+  cuda: z.object({
+    available: z.boolean(),
+    version: z.string().nullable(),
+    devices: z.array(z.object({ index: count, name: z.string(), total_memory_bytes: count, capability: z.string() })),
+  }),
+  bf16: z.boolean(),
+  bitsandbytes: z.object({
+    installed: z.boolean(),
+    version: z.string().nullable(),
+    /** Devices on which bitsandbytes can run 4-bit layers here. */
+    devices: z.array(z.string()),
+    error: z.string().nullable(),
+  }),
+});
+
+export const TrainParams = z.strictObject({
+  base: z.string().min(1),
+  data_dir: z.string().min(1),
+  output_dir: z.string().min(1),
+  format: z.enum(["sft", "dpo", "kto"]),
+  epochs: z.number().positive(),
+  batch_size: positiveInt,
+  max_steps: z.number().int(),
+  learning_rate: z.number().positive(),
+  grad_accum: positiveInt,
+  warmup_steps: count,
+  max_seq_length: positiveInt,
+  quantization: z.enum(["auto", "4bit", "8bit", "none"]),
+  bnb_4bit_quant_type: z.enum(["nf4", "fp4"]),
+  bnb_4bit_double_quant: z.boolean(),
+  compute_dtype: z.enum(["bfloat16", "float16", "float32"]),
+  lora_r: positiveInt,
+  lora_alpha: z.number().positive(),
+  lora_dropout: z.number().min(0).lt(1),
+  target_modules: z.union([z.literal("auto"), z.array(z.string().min(1)).min(1)]),
+  lora_bias: z.enum(["none", "all", "lora_only"]),
+  packing: z.boolean(),
+  gradient_checkpointing: z.boolean(),
+  lr_scheduler: z.enum(["cosine", "linear", "constant"]),
+  save_steps: positiveInt,
+  logging_steps: positiveInt,
+  seed: count,
+  resume: z.boolean(),
+  /** The seed's hybrid loss for score-valued outputs: W × regression loss on a number field, added to the LM loss. */
+  regression: z
+    .strictObject({ field: z.string().min(1), weight: z.number().nonnegative(), loss: z.enum(["mse", "mae", "huber"]) })
+    .nullable(),
+});
+export const TrainMetrics = z.object({
+  format: z.string(),
+  base: z.string(),
+  quantization: z.string(),
+  quantization_reason: z.string(),
+  device: z.string(),
+  steps: count,
+  epochs: z.number(),
+  /** The trainer's mean loss over the run. */
+  train_loss: z.number().nullable(),
+  /** Loss on the same fixed sample of training rows before the run's first step and after its last. */
+  train_loss_first: z.number().nullable(),
+  train_loss_last: z.number().nullable(),
+  train_loss_sample_rows: count,
+  /** The first and last logged (windowed) training losses. */
+  logged_loss_first: z.number().nullable(),
+  logged_loss_last: z.number().nullable(),
+  eval_loss: z.number().nullable(),
+  tokens: count,
+  tokens_per_second: z.number().nullable(),
+  peak_memory_bytes: count,
+  peak_memory_kind: z.string(),
+  wall_seconds: z.number(),
+  trainable_parameters: count,
+  resumed_from: z.string().nullable(),
+});
+export const TrainResult = z.union([
+  z.object({ status: z.literal("completed"), metrics: TrainMetrics.passthrough(), output_dir: z.string() }),
+  z.object({ status: z.literal("cancelled"), step: count, total: z.number().int(), checkpoint: z.string().nullable() }),
+]);
+
+const modelRef = { model: z.string().min(1), base: z.string().min(1).nullable().optional() };
+export const GenerateParams = z.strictObject({
+  ...modelRef,
+  prompts: z.array(z.string()),
+  max_new_tokens: positiveInt,
+  /** 0 is greedy decoding. */
+  temperature: z.number().nonnegative(),
+  seed: count,
+});
+export const GenerateResult = z.object({
+  outputs: z.array(z.object({ text: z.string(), tokens: count, ended_with_eos: z.boolean(), seconds: z.number() })),
+  cancelled: z.boolean(),
+});
+export const ScoreParams = z.strictObject({ ...modelRef, prompts: z.array(z.string()), references: z.array(z.string()) });
+export const ScoreResult = z.object({ losses: z.array(z.number().nullable()), tokens: z.array(count), cancelled: z.boolean() });
+export const MergeParams = z.strictObject({ adapter: z.string().min(1), base: z.string().min(1).nullable().optional(), output_dir: z.string().min(1) });
+export const MergeResult = z.object({ output_dir: z.string(), base: z.string(), adapter: z.string() });
+export const CreateTinyParams = z.strictObject({
+  output_dir: z.string().min(1),
+  /** Folders or files whose text trains the tokenizer (and the optional pretraining). */
+  sources: z.array(z.string().min(1)).min(1),
+  pretrain_steps: count,
+  seed: count,
+});
+export const CreateTinyResult = z.object({
+  path: z.string(),
+  architecture: z.string(),
+  parameters: count,
+  vocab_size: count,
+  hidden_size: count,
+  layers: count,
+  pretrain_steps: count,
+  pretrain_loss_first: z.number().nullable(),
+  pretrain_loss_last: z.number().nullable(),
+  corpus_texts: count,
+});
+export const CancelParams = z.strictObject({});
+export const CancelResult = z.object({ cancelled: z.boolean() });
+export const ShutdownParams = z.strictObject({});
+export const ShutdownResult = z.object({});
+
+/** Notifications the worker sends while a job runs. */
+export const ProgressParams = z.object({
+  stage: z.enum(["train", "pretrain", "generate", "score"]),
+  step: count,
+  total: z.number().int(),
+  epoch: z.number().optional(),
+  loss: z.number().nullable().optional(),
+  learning_rate: z.number().nullable().optional(),
+  tokens: count.optional(),
+  tokens_per_second: z.number().nullable().optional(),
+  eta_seconds: z.number().nullable().optional(),
+});
+export const CheckpointParams = z.object({ step: count, path: z.string() });
+export const LogParams = z.object({ message: z.string() });
+
+export const METHODS = {
+  initialize: { params: InitializeParams, result: InitializeResult },
+  train: { params: TrainParams, result: TrainResult },
+  generate: { params: GenerateParams, result: GenerateResult },
+  score: { params: ScoreParams, result: ScoreResult },
+  merge: { params: MergeParams, result: MergeResult },
+  create_tiny: { params: CreateTinyParams, result: CreateTinyResult },
+  cancel: { params: CancelParams, result: CancelResult },
+  shutdown: { params: ShutdownParams, result: ShutdownResult },
+} as const;
+export const NOTIFICATIONS = { progress: ProgressParams, checkpoint: CheckpointParams, log: LogParams } as const;
+
+export type Method = keyof typeof METHODS;
+export type ParamsOf<M extends Method> = z.input<(typeof METHODS)[M]["params"]>;
+export type ResultOf<M extends Method> = z.output<(typeof METHODS)[M]["result"]>;
+export type Notification = { [N in keyof typeof NOTIFICATIONS]: { method: N; params: z.output<(typeof NOTIFICATIONS)[N]> } }[keyof typeof NOTIFICATIONS];
+
+/** The JSON-RPC envelopes. */
+export const RpcError = z.object({ code: z.number().int(), message: z.string(), data: z.record(z.string(), z.unknown()).optional() });
+export const RpcResponse = z.union([
+  z.strictObject({ jsonrpc: z.literal("2.0"), id: z.union([z.number(), z.string()]), result: z.unknown() }),
+  z.strictObject({ jsonrpc: z.literal("2.0"), id: z.union([z.number(), z.string(), z.null()]), error: RpcError }),
+]);
+export const RpcNotification = z.strictObject({ jsonrpc: z.literal("2.0"), method: z.string(), params: z.record(z.string(), z.unknown()) });
+
+const pascal = (name: string): string => name.replace(/(^|_)(\w)/g, (_, __, letter: string) => letter.toUpperCase());
+
+/** The JSON Schema document committed as protocol.schema.json: one $def per params, result and notification. */
+export function protocolJsonSchema(): Record<string, unknown> {
+  const defs: Record<string, unknown> = {};
+  const methods: Record<string, string> = {};
+  const results: Record<string, string> = {};
+  const notifications: Record<string, string> = {};
+  const convert = (schema: z.ZodType): unknown => {
+    const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+    return rest;
+  };
+  for (const [name, { params, result }] of Object.entries(METHODS)) {
+    defs[`${pascal(name)}Params`] = convert(params);
+    defs[`${pascal(name)}Result`] = convert(result);
+    methods[name] = `${pascal(name)}Params`;
+    results[name] = `${pascal(name)}Result`;
+  }
+  for (const [name, params] of Object.entries(NOTIFICATIONS)) {
+    defs[`${pascal(name)}Notification`] = convert(params);
+    notifications[name] = `${pascal(name)}Notification`;
+  }
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    $comment: "Generated from packages/trainer/src/protocol.ts; do not edit. Regenerate: pnpm --filter @ats-lora/trainer protocol-schema",
+    "x-protocol-version": PROTOCOL_VERSION,
+    "x-methods": methods,
+    "x-results": results,
+    "x-notifications": notifications,
+    $defs: defs,
+  };
+}

@@ -1,0 +1,204 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import readline from "node:readline";
+import { AtsError, InputError, installRoot, RunError } from "@ats-lora/core";
+import {
+  METHODS,
+  NOTIFICATIONS,
+  PROTOCOL_VERSION,
+  RpcNotification,
+  RpcResponse,
+  type Method,
+  type Notification,
+  type ParamsOf,
+  type ResultOf,
+} from "./protocol.js";
+
+export interface WorkerOptions {
+  /** The Python interpreter; default $ATS_LORA_PYTHON, else the project's .venv. */
+  python?: string;
+  /** Append the worker's stderr (its log) to this file. */
+  logFile?: string;
+  /** Called with each stderr line. */
+  onLog?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Where the worker's Python package lives (packages/trainer/worker). */
+export function workerDir(): string {
+  return path.join(installRoot(), "packages", "trainer", "worker");
+}
+
+export function workerPython(explicit?: string): string {
+  const python = explicit ?? process.env.ATS_LORA_PYTHON ?? path.join(installRoot(), ".venv", "bin", "python");
+  if (path.isAbsolute(python) && !fs.existsSync(python)) {
+    throw new RunError(`the worker's Python environment is missing: ${python} does not exist`, {
+      hint: "run bash scripts/setup.sh (it creates .venv), or point ATS_LORA_PYTHON at a Python with the worker's requirements",
+    });
+  }
+  return python;
+}
+
+/** A failure reported by the worker, or the worker dying: keeps the last lines of its log. */
+export class WorkerExitedError extends RunError {}
+
+const STDERR_TAIL = 40;
+
+/**
+ * Spawns the Python worker and speaks JSON-RPC 2.0 with it over stdin/stdout, one message per line. stderr is
+ * the worker's free-form log. Requests resolve with validated results; notifications go to listeners; a worker
+ * that exits (even by kill -9) fails every pending request with the last lines of its log.
+ */
+export class WorkerClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, { method: Method; resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private readonly listeners = new Set<(notification: Notification) => void>();
+  private readonly tail: string[] = [];
+  private exitError: Error | undefined;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams, options: WorkerOptions) {
+    const log = options.logFile === undefined ? undefined : fs.createWriteStream(options.logFile, { flags: "a" });
+    readline.createInterface({ input: child.stderr }).on("line", (line) => {
+      this.tail.push(line);
+      if (this.tail.length > STDERR_TAIL) this.tail.shift();
+      log?.write(`${line}\n`);
+      options.onLog?.(line);
+    });
+    readline.createInterface({ input: child.stdout }).on("line", (line) => this.receive(line));
+    this.exited = new Promise((resolve) => {
+      child.on("exit", (code, signal) => {
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        this.exitError = new WorkerExitedError(`the worker ${how}`, {
+          details: this.tail.slice(-15).map((line) => `worker: ${line}`),
+          hint: "the lines above are the end of its log; a run with checkpoints continues with --resume",
+        });
+        for (const request of this.pending.values()) request.reject(this.exitError);
+        this.pending.clear();
+        log?.end();
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  /** Starts a worker and checks it speaks this protocol version. */
+  static async start(options: WorkerOptions = {}): Promise<{ client: WorkerClient; info: ResultOf<"initialize"> }> {
+    const python = workerPython(options.python);
+    const child = spawn(python, ["-m", "ats_lora_worker"], {
+      cwd: workerDir(),
+      env: {
+        ...process.env,
+        ...options.env,
+        PYTHONPATH: [workerDir(), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
+        PYTHONUNBUFFERED: "1",
+        TOKENIZERS_PARALLELISM: "false",
+      },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const started = new Promise<void>((resolve, reject) => {
+      child.once("spawn", resolve);
+      child.once("error", (error) =>
+        reject(
+          new RunError(`cannot start the worker with ${python}: ${error.message}`, {
+            hint: "run bash scripts/setup.sh, or set ATS_LORA_PYTHON to a Python with the worker's requirements",
+          }),
+        ),
+      );
+    });
+    await started;
+    const client = new WorkerClient(child, options);
+    const info = await client.request("initialize", { protocol_version: PROTOCOL_VERSION });
+    return { client, info };
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The last lines the worker wrote to its log. */
+  get logTail(): readonly string[] {
+    return this.tail;
+  }
+
+  onNotification(listener: (notification: Notification) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  request<M extends Method>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    if (this.exitError) return Promise.reject(this.exitError);
+    const id = this.nextId++;
+    const message = JSON.stringify({ jsonrpc: "2.0", id, method, params: METHODS[method].params.parse(params) });
+    return new Promise<ResultOf<M>>((resolve, reject) => {
+      this.pending.set(id, { method, resolve: resolve as (value: unknown) => void, reject });
+      this.child.stdin.write(`${message}\n`);
+    });
+  }
+
+  /** Asks the worker to stop and waits for it; kills it if it does not leave within `graceMs`. */
+  async close(graceMs = 10_000): Promise<void> {
+    if (this.exitError) return;
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    try {
+      await this.request("shutdown", {}).catch(() => undefined);
+      this.child.stdin.end();
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    this.child.kill(signal);
+  }
+
+  private receive(line: string): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      return this.protocolViolation(`a line that is not JSON: ${line.slice(0, 200)}`);
+    }
+    const notification = RpcNotification.safeParse(message);
+    if (notification.success) {
+      const method = notification.data.method as keyof typeof NOTIFICATIONS;
+      const schema = NOTIFICATIONS[method];
+      if (!schema) return this.protocolViolation(`an unknown notification ${notification.data.method}`);
+      const params = schema.safeParse(notification.data.params);
+      if (!params.success) return this.protocolViolation(`invalid ${method} params: ${params.error.issues[0]?.message}`);
+      for (const listener of this.listeners) listener({ method, params: params.data } as Notification);
+      return;
+    }
+    const response = RpcResponse.safeParse(message);
+    if (!response.success) return this.protocolViolation(`a message that is neither a response nor a notification: ${line.slice(0, 200)}`);
+    const id = response.data.id;
+    const request = typeof id === "number" ? this.pending.get(id) : undefined;
+    if (!request) return this.protocolViolation(`a response to no pending request (id ${String(id)})`);
+    this.pending.delete(id as number);
+    if ("error" in response.data) {
+      request.reject(toError(request.method, response.data.error));
+      return;
+    }
+    const result = METHODS[request.method].result.safeParse(response.data.result);
+    if (!result.success) {
+      request.reject(new RunError(`the worker's ${request.method} result does not match the protocol: ${result.error.issues[0]?.message}`));
+      return;
+    }
+    request.resolve(result.data);
+  }
+
+  private protocolViolation(what: string): void {
+    const error = new RunError(`protocol error: the worker sent ${what}`);
+    for (const request of this.pending.values()) request.reject(error);
+    this.pending.clear();
+    this.child.kill("SIGKILL");
+  }
+}
+
+function toError(method: string, error: { code: number; message: string; data?: Record<string, unknown> }): AtsError {
+  const hint = typeof error.data?.hint === "string" ? error.data.hint : undefined;
+  // -32602: invalid params or bad input (a missing model, unusable data): the user's to fix, exit 2.
+  if (error.code === -32602) return new InputError(error.message, { hint });
+  return new RunError(`${method} failed: ${error.message}`, { hint });
+}

@@ -1,0 +1,24 @@
+"""Errors the worker reports to the client as JSON-RPC errors with a stable code and a hint."""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """A failure the user can act on: `message` says what, `hint` what to do."""
+
+    code = -32000
+
+    def __init__(self, message: str, hint: str | None = None, data: dict | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.data = data or {}
+
+
+class BadInput(WorkerError):
+    """Bad parameters, a missing model or unusable training data (the CLI exits 2)."""
+
+    code = -32602
+
+
+class Cancelled(WorkerError):
+    code = -32800

@@ -1,0 +1,141 @@
+"""Using a base model or a trained adapter: generate answers, score references (per-example loss), merge."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+from .modeling import SEQ2SEQ_TYPES, load_tokenizer, read_model_config
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+def resolve(model: str, base: str | None) -> tuple[str, str | None]:
+    """(base model, adapter folder or None) for a model argument that is an adapter folder or a base model."""
+    adapter_config = Path(model) / "adapter_config.json"
+    if adapter_config.exists():
+        recorded = json.loads(adapter_config.read_text()).get("base_model_name_or_path")
+        chosen = base or recorded
+        if not chosen:
+            raise BadInput(f"{model} is an adapter without a recorded base model", hint="pass --base")
+        return chosen, model
+    return model, None
+
+
+def load(model_arg: str, base_arg: str | None):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    base, adapter = resolve(model_arg, base_arg)
+    config = read_model_config(base)
+    auto = AutoModelForSeq2SeqLM if config.get("model_type") in SEQ2SEQ_TYPES else AutoModelForCausalLM
+    cuda = torch.cuda.is_available()
+    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
+    try:
+        model = auto.from_pretrained(base, dtype=dtype, device_map="auto" if cuda else "cpu")
+    except Exception as error:  # noqa: BLE001
+        raise BadInput(f"cannot load the model {base}: {str(error).splitlines()[0]}") from error
+    tokenizer = load_tokenizer(adapter or base)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    return model, tokenizer, config.get("model_type") in SEQ2SEQ_TYPES
+
+
+def format_prompt(tokenizer, prompt: str) -> str:
+    """The prompt as training framed it: through the chat template when the tokenizer has one."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    return prompt
+
+
+def generate(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[str, Any]:
+    import torch
+    from transformers import set_seed
+
+    set_seed(params.get("seed", 42))
+    model, tokenizer, _ = load(params["model"], params.get("base"))
+    temperature = params.get("temperature", 0.0)
+    outputs = []
+    total = len(params["prompts"])
+    for index, prompt in enumerate(params["prompts"]):
+        if cancel.is_set():
+            break
+        text = format_prompt(tokenizer, prompt)
+        inputs = tokenizer(text, return_tensors="pt", add_special_tokens=not getattr(tokenizer, "chat_template", None)).to(model.device)
+        started = time.monotonic()
+        with torch.no_grad():
+            generated = model.generate(
+                **inputs,
+                max_new_tokens=params.get("max_new_tokens", 256),
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        seconds = time.monotonic() - started
+        new_tokens = generated[0][inputs["input_ids"].shape[1] :].tolist()
+        ended = bool(new_tokens) and new_tokens[-1] == tokenizer.eos_token_id
+        outputs.append(
+            {
+                "text": tokenizer.decode(new_tokens, skip_special_tokens=True),
+                "tokens": len(new_tokens),
+                "ended_with_eos": ended,
+                "seconds": round(seconds, 4),
+            }
+        )
+        emit("progress", {"stage": "generate", "step": index + 1, "total": total})
+    return {"outputs": outputs, "cancelled": len(outputs) < total}
+
+
+def score(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[str, Any]:
+    """Mean token loss of each reference given its prompt (the completion-only loss training minimises)."""
+    import torch
+
+    prompts, references = params["prompts"], params["references"]
+    if len(prompts) != len(references):
+        raise BadInput(f"{len(prompts)} prompts but {len(references)} references")
+    model, tokenizer, _ = load(params["model"], params.get("base"))
+    losses: list[float | None] = []
+    counts: list[int] = []
+    for index, (prompt, reference) in enumerate(zip(prompts, references, strict=True)):
+        if cancel.is_set():
+            break
+        prompt_text = format_prompt(tokenizer, prompt)
+        chat = bool(getattr(tokenizer, "chat_template", None))
+        prompt_ids = tokenizer(prompt_text, add_special_tokens=not chat)["input_ids"]
+        answer_ids = tokenizer(reference + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt_ids + answer_ids], device=model.device)
+        labels = ids.clone()
+        labels[0, : len(prompt_ids)] = -100
+        with torch.no_grad():
+            loss = model(input_ids=ids, labels=labels).loss.item()
+        losses.append(loss)
+        counts.append(len(answer_ids))
+        emit("progress", {"stage": "score", "step": index + 1, "total": len(prompts)})
+    return {"losses": losses, "tokens": counts, "cancelled": len(losses) < len(prompts)}
+
+
+def merge(params: dict[str, Any]) -> dict[str, Any]:
+    """Folds the LoRA update into the base weights and saves a plain model (full precision)."""
+    from peft import PeftModel
+
+    base, adapter = resolve(params["adapter"], params.get("base"))
+    if adapter is None:
+        raise BadInput(f"{params['adapter']} is not an adapter folder (no adapter_config.json)")
+    model, tokenizer, _ = load(base, None)
+    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    output = Path(params["output_dir"])
+    output.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(output)
+    tokenizer.save_pretrained(output)
+    return {"output_dir": str(output), "base": base, "adapter": adapter}

@@ -1,0 +1,165 @@
+"""Loading a base model and its tokenizer: local folder or hub id, quantization, LoRA target modules."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput, WorkerError
+
+# LoRA targets per architecture (model_type in config.json): the attention projections, as QLoRA's seeds use.
+TARGET_MODULES: dict[str, list[str]] = {
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi3": ["qkv_proj", "o_proj"],
+    "gpt2": ["c_attn", "c_proj"],
+    "t5": ["q", "k", "v", "o"],
+}
+SEQ2SEQ_TYPES = {"t5", "mt5", "bart"}
+
+
+def read_model_config(base: str) -> dict[str, Any]:
+    """config.json of a local folder, or of a hub model (downloaded as usual, HF_TOKEN honoured)."""
+    path = Path(base)
+    if path.exists():
+        if not path.is_dir():
+            raise BadInput(f"--base {base} is a file; it must be a model folder or a hub id")
+        config_file = path / "config.json"
+        if not config_file.exists():
+            raise BadInput(
+                f"--base {base} has no config.json: it is not a model folder",
+                hint="pass a Hugging Face model folder (config.json, weights, tokenizer) or a hub id such as mistralai/Mistral-7B-v0.1",
+            )
+        return json.loads(config_file.read_text())
+    if base.startswith((".", "/", "~")) or base.count("/") > 1:
+        raise BadInput(f"--base {base}: no such folder", hint="check the path, or create a tiny model: ats-lora models create-tiny DIR")
+    try:
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(base).to_dict()
+    except Exception as error:  # noqa: BLE001 - the hub client raises many kinds
+        raise BadInput(
+            f"--base {base}: cannot load it from the Hugging Face hub ({type(error).__name__}: {str(error).splitlines()[0]})",
+            hint="check the id, the network and HF_TOKEN for gated models, or pass a local folder",
+        ) from error
+
+
+def detect_target_modules(model_type: str) -> list[str]:
+    if model_type not in TARGET_MODULES:
+        raise BadInput(
+            f"no LoRA target modules known for the architecture {model_type!r}",
+            hint="name them: --target-modules a,b,c (the model's linear layer names)",
+        )
+    return TARGET_MODULES[model_type]
+
+
+def check_target_modules(model, wanted: list[str], model_type: str) -> None:
+    """Every requested module name must match some linear layer: PEFT would fail later, less clearly."""
+    names = {name.split(".")[-1] for name, _ in model.named_modules()}
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        suggestion = TARGET_MODULES.get(model_type)
+        detected = f" ({','.join(suggestion)})" if suggestion else ""
+        raise BadInput(
+            f"target modules {', '.join(missing)} do not exist in this {model_type} model",
+            hint=f"use --target-modules auto{detected} or name existing layers",
+        )
+
+
+@dataclass
+class QuantizationChoice:
+    mode: str  # "4bit" | "8bit" | "none"
+    reason: str
+    compute_dtype: str
+
+
+def bitsandbytes_support() -> dict[str, Any]:
+    """Whether bitsandbytes is installed and on which devices it can run 4-bit layers."""
+    try:
+        import bitsandbytes as bnb
+    except Exception as error:  # noqa: BLE001 - a broken native library raises anything
+        return {"installed": False, "version": None, "devices": [], "error": str(error).splitlines()[0] if str(error) else type(error).__name__}
+    import torch
+
+    devices = sorted(getattr(bnb, "supported_torch_devices", {"cuda"}))
+    usable = [d for d in devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
+    return {"installed": True, "version": bnb.__version__, "devices": usable, "error": None}
+
+
+def choose_quantization(requested: str, device: str, compute_dtype: str) -> QuantizationChoice:
+    support = bitsandbytes_support()
+    supported = support["installed"] and device in support["devices"]
+    if device == "cpu" and compute_dtype == "bfloat16":
+        import torch
+
+        if not torch.cpu._is_avx512_bf16_supported():  # noqa: SLF001 - the public check torch offers
+            compute_dtype = "float32"
+    if requested == "none":
+        return QuantizationChoice("none", "full-precision LoRA (--quantization none)", compute_dtype)
+    if requested == "auto":
+        if supported:
+            return QuantizationChoice("4bit", f"4-bit QLoRA (auto): bitsandbytes {support['version']} supports {device}", compute_dtype)
+        why = "bitsandbytes is not installed" if not support["installed"] else f"bitsandbytes {support['version']} has no {device} support here"
+        return QuantizationChoice("none", f"full-precision LoRA: {why}", compute_dtype)
+    if not supported:
+        why = support["error"] or ("not installed" if not support["installed"] else f"it supports {', '.join(support['devices']) or 'no device'} here, not {device}")
+        raise WorkerError(
+            f"--quantization {requested} needs bitsandbytes on {device}: {why}",
+            hint="use --quantization auto or none, or install a bitsandbytes build for this device",
+        )
+    label = "4-bit QLoRA" if requested == "4bit" else "8-bit LoRA"
+    return QuantizationChoice(requested, f"{label} (--quantization {requested}): bitsandbytes {support['version']} on {device}", compute_dtype)
+
+
+def load_tokenizer(base: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+    except Exception as error:  # noqa: BLE001
+        raise BadInput(f"--base {base}: cannot load its tokenizer ({str(error).splitlines()[0]})") from error
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    base: str,
+    model_type: str,
+    quantization: QuantizationChoice,
+    device: str,
+    gradient_checkpointing: bool,
+    quant_type: str = "nf4",
+    double_quant: bool = True,
+):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, BitsAndBytesConfig
+
+    dtype = getattr(torch, quantization.compute_dtype)
+    kwargs: dict[str, Any] = {}
+    if quantization.mode == "4bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=quant_type,
+            bnb_4bit_use_double_quant=double_quant,
+            bnb_4bit_compute_dtype=dtype,
+        )
+    elif quantization.mode == "8bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        kwargs["dtype"] = dtype if device == "cuda" else torch.float32
+    auto = AutoModelForSeq2SeqLM if model_type in SEQ2SEQ_TYPES else AutoModelForCausalLM
+    try:
+        model = auto.from_pretrained(base, device_map=device if device == "cpu" else "auto", **kwargs)
+    except Exception as error:  # noqa: BLE001
+        raise BadInput(f"--base {base}: cannot load the model ({type(error).__name__}: {str(error).splitlines()[0]})") from error
+    if quantization.mode in {"4bit", "8bit"}:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    return model

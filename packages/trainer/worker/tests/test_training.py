@@ -1,0 +1,150 @@
+"""Training for real on a tiny model: SFT learns and stops with EOS, DPO and KTO run, 4-bit where
+bitsandbytes can, cancel and resume reach the same step, and bad input fails clearly."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import SCORES, train_params
+
+from ats_lora_worker.errors import BadInput, WorkerError
+from ats_lora_worker.modeling import bitsandbytes_support
+from ats_lora_worker.training import train
+
+
+def run(params: dict, cancel_at: int | None = None) -> tuple[dict, list[tuple[str, dict]]]:
+    events: list[tuple[str, dict]] = []
+    cancel = threading.Event()
+
+    def emit(kind: str, payload: dict) -> None:
+        events.append((kind, payload))
+        if cancel_at is not None and kind == "progress" and payload.get("step") == cancel_at:
+            cancel.set()
+
+    return train(params, emit, cancel), events
+
+
+def test_sft_learns_and_the_adapter_loads_with_plain_peft_and_stops_at_eos(tiny_model, pairs, tmp_path):
+    output = tmp_path / "sft"
+    result, events = run(train_params(tiny_model, pairs, output, max_steps=40))
+    assert result["status"] == "completed"
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["steps"] == 40
+    assert metrics["train_loss_last"] < metrics["train_loss_first"]
+    assert metrics["eval_loss"] is not None and metrics["tokens"] > 0 and metrics["tokens_per_second"] > 0
+    for name in ["adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "training_args.json", "loss_curve.jsonl"]:
+        assert (output / name).exists(), name
+    progress = [payload for kind, payload in events if kind == "progress"]
+    assert progress[-1]["step"] == 40 and progress[-1]["total"] == 40
+    assert any(kind == "checkpoint" for kind, _ in events)
+
+    # Any PEFT-aware tool loads it: plain transformers + PeftModel, nothing of ats-lora.
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), output).eval()
+    prompt, answer = SCORES[0]
+    inputs = tokenizer(prompt + "\nAnswer:\n", return_tensors="pt")
+    with torch.no_grad():
+        generated = model.generate(**inputs, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    new_tokens = generated[0][inputs["input_ids"].shape[1] :].tolist()
+    assert tokenizer.eos_token_id in new_tokens, tokenizer.decode(new_tokens)
+    assert new_tokens[-1] == tokenizer.eos_token_id
+    # It learned the answers' shape in 40 steps (the exact figures need more).
+    assert "match_score" in tokenizer.decode(new_tokens, skip_special_tokens=True), answer
+
+
+@pytest.mark.parametrize("fmt", ["dpo", "kto"])
+def test_preference_formats_train(tiny_model, pairs, tmp_path, fmt):
+    output = tmp_path / fmt
+    result, _ = run(train_params(tiny_model, pairs, output, format=fmt, max_steps=6, learning_rate=1e-4, batch_size=2))
+    assert result["status"] == "completed"
+    assert result["metrics"]["steps"] == 6
+    assert (output / "adapter_model.safetensors").exists()
+
+
+def test_cancel_saves_a_checkpoint_and_resume_reaches_the_same_step(tiny_model, pairs, tmp_path):
+    output = tmp_path / "resumed"
+    params = train_params(tiny_model, pairs, output, max_steps=12, save_steps=100)
+    first, _ = run(params, cancel_at=4)
+    assert first["status"] == "cancelled"
+    assert first["step"] == 4 and first["total"] == 12
+    assert first["checkpoint"].endswith("checkpoint-4")
+    assert not (output / "adapter_model.safetensors").exists()
+    second, events = run({**params, "resume": True})
+    assert second["status"] == "completed"
+    assert second["metrics"]["steps"] == 12
+    assert second["metrics"]["resumed_from"].endswith("checkpoint-4")
+    # Optimizer and scheduler state came back: training went on from step 5.
+    steps = [payload["step"] for kind, payload in events if kind == "progress"]
+    assert steps[0] == 4 and steps[1] == 5 and steps[-1] == 12
+
+
+def test_four_bit_where_bitsandbytes_supports_the_cpu(tiny_model, pairs, tmp_path):
+    support = bitsandbytes_support()
+    params = train_params(tiny_model, pairs, tmp_path / "q4", quantization="4bit", max_steps=4, compute_dtype="bfloat16")
+    if "cpu" not in support["devices"]:
+        with pytest.raises(WorkerError, match="needs bitsandbytes on cpu"):
+            run(params)
+        return
+    result, events = run(params)
+    assert result["metrics"]["quantization"] == "4bit"
+    assert any("quantization: 4-bit QLoRA" in payload.get("message", "") for kind, payload in events if kind == "log")
+    assert (tmp_path / "q4" / "adapter_model.safetensors").exists()
+
+
+def test_bad_input_is_named(tiny_model, pairs, tmp_path):
+    with pytest.raises(BadInput, match="no such folder"):
+        run(train_params(Path("/nonexistent/model"), pairs, tmp_path / "x"))
+    with pytest.raises(BadInput, match="no config.json"):
+        run(train_params(tmp_path, pairs, tmp_path / "y"))
+    with pytest.raises(BadInput, match="no sft training rows"):
+        run(train_params(tiny_model, tmp_path / "empty", tmp_path / "z"))
+    with pytest.raises(BadInput, match="target modules c_attn do not exist in this mistral model"):
+        run(train_params(tiny_model, pairs, tmp_path / "w", target_modules=["c_attn"]))
+    with pytest.raises(BadInput, match="no checkpoint"):
+        run(train_params(tiny_model, pairs, tmp_path / "v", resume=True))
+
+
+def test_hybrid_regression_loss_records_both_terms_and_moves_the_number(tiny_model, pairs, tmp_path):
+    output = tmp_path / "hybrid"
+    regression = {"field": "match_score", "weight": 2.0, "loss": "mse"}
+    result, _ = run(train_params(tiny_model, pairs, output, max_steps=30, regression=regression))
+    terms = result["metrics"]["regression"]
+    assert terms["field"] == "match_score" and terms["rows_with_number"] == terms["rows"] > 0
+    assert terms["lm_loss"] > 0 and terms["regression_loss"] > 0
+    curve = [json.loads(line) for line in (output / "loss_curve.jsonl").read_text().splitlines()]
+    logged = [entry for entry in curve if "regression_loss" in entry]
+    assert len(logged) >= 5
+    # Both terms are recorded, and the regression term falls as the model learns the scores.
+    assert logged[-1]["regression_loss"] < logged[0]["regression_loss"]
+    for entry in logged:
+        assert abs(entry["loss"] - (entry["lm_loss"] + 2.0 * entry["regression_loss"])) < 0.05 * entry["loss"] + 1e-3
+
+
+def test_number_positions_follow_the_digits():
+    from conftest import WORKER  # noqa: F401 - makes the worker importable
+    from transformers import AutoTokenizer
+
+    from ats_lora_worker.regression import _number_positions
+    import re
+
+    class Digits:
+        """A stand-in vocabulary of single characters, enough to check the place values."""
+
+        def decode(self, ids):
+            return "".join(chr(i) for i in ids)
+
+    text = '{"match_score": 0.72}'
+    ids = [-100, -100] + [ord(c) for c in text]
+    digit_ids = [ord(d) for d in "0123456789"]
+    positions, places, sign, target = _number_positions(Digits(), ids, re.compile(r'"match_score"\s*:\s*(-?)(\d+)(?:\.(\d+))?'), digit_ids)
+    assert target == 0.72 and sign == 1.0
+    assert places == [0, -1, -2]
+    assert [chr(ids[p]) for p in positions] == ["0", "7", "2"]
+    del AutoTokenizer
