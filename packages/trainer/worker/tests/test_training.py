@@ -58,6 +58,23 @@ def test_sft_learns_and_the_adapter_loads_with_plain_peft_and_stops_at_eos(tiny_
     # It learned the answers' shape in 40 steps (the exact figures need more).
     assert "match_score" in tokenizer.decode(new_tokens, skip_special_tokens=True), answer
 
+    # The worker's own inference methods on the same adapter: generate, score and merge.
+    from ats_lora_worker.inference import generate, merge, score
+
+    cancel = threading.Event()
+    answered = generate({"model": str(output), "prompts": [prompt + "\nAnswer:\n"], "max_new_tokens": 40, "temperature": 0, "seed": 1}, lambda *_: None, cancel)
+    assert answered["outputs"][0]["ended_with_eos"] is True
+    assert "match_score" in answered["outputs"][0]["text"]
+    scored = score({"model": str(output), "prompts": [p + "\nAnswer:\n" for p, _ in SCORES[:2]], "references": [a for _, a in SCORES[:2]]}, lambda *_: None, cancel)
+    base_scored = score({"model": str(tiny_model), "prompts": [p + "\nAnswer:\n" for p, _ in SCORES[:2]], "references": [a for _, a in SCORES[:2]]}, lambda *_: None, cancel)
+    assert all(tuned < base for tuned, base in zip(scored["losses"], base_scored["losses"]))
+    merged = merge({"adapter": str(output), "output_dir": str(tmp_path / "merged")})
+    plain = AutoModelForCausalLM.from_pretrained(merged["output_dir"]).eval()
+    with torch.no_grad():
+        again = plain.generate(**inputs, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    # The merged plain model answers as the adapter did.
+    assert again[0][inputs["input_ids"].shape[1] :].tolist() == new_tokens
+
 
 @pytest.mark.parametrize("fmt", ["dpo", "kto"])
 def test_preference_formats_train(tiny_model, pairs, tmp_path, fmt):
@@ -148,3 +165,22 @@ def test_number_positions_follow_the_digits():
     assert places == [0, -1, -2]
     assert [chr(ids[p]) for p in positions] == ["0", "7", "2"]
     del AutoTokenizer
+
+
+@pytest.mark.parametrize(
+    "model_type",
+    ["mistral", "llama", "qwen2", "phi3", "gpt2", "t5"],
+)
+def test_target_modules_detected_per_architecture_exist_in_the_model(model_type):
+    """The detected LoRA targets name real layers of each seed architecture (tiny random configs, no download)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    from ats_lora_worker.modeling import SEQ2SEQ_TYPES, check_target_modules, detect_target_modules
+
+    sizes = {"mistral": {}, "llama": {}, "qwen2": {}, "phi3": {"pad_token_id": 0}, "gpt2": {"n_embd": 64, "n_layer": 1, "n_head": 2},
+             "t5": {"d_model": 64, "d_ff": 128, "num_layers": 1, "num_heads": 2, "d_kv": 32}}
+    common = {} if model_type in {"gpt2", "t5"} else {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2}
+    config = AutoConfig.for_model(model_type, vocab_size=128, **common, **sizes[model_type])
+    auto = AutoModelForSeq2SeqLM if model_type in SEQ2SEQ_TYPES else AutoModelForCausalLM
+    model = auto.from_config(config)
+    check_target_modules(model, detect_target_modules(model_type), model_type)
