@@ -151,7 +151,7 @@ Examples:
         result({ event: "result", ...outcome }, () =>
           [
             `adapter written to ${outcome.output_dir}`,
-            `steps ${metrics.steps}, train loss ${fmt(metrics.train_loss_first)} → ${fmt(metrics.train_loss_last)} (mean ${fmt(metrics.train_loss)}), validation loss ${fmt(metrics.eval_loss)}`,
+            `steps ${metrics.steps}; loss on ${metrics.train_loss_sample_rows} training rows ${fmt(metrics.train_loss_first)} → ${fmt(metrics.train_loss_last)}; mean training loss ${fmt(metrics.train_loss)}; validation loss ${fmt(metrics.eval_loss)}`,
             `${metrics.tokens} tokens at ${metrics.tokens_per_second ?? "–"} tokens/s, ${metrics.wall_seconds} s, peak memory ${(metrics.peak_memory_bytes / 2 ** 30).toFixed(2)} GiB (${metrics.peak_memory_kind}), ${metrics.quantization} on ${metrics.device}`,
             `log ${outcome.log_file}`,
           ].join("\n"),

@@ -91,9 +91,27 @@ def bitsandbytes_support() -> dict[str, Any]:
     return {"installed": True, "version": bnb.__version__, "devices": usable, "error": None}
 
 
-def choose_quantization(requested: str, device: str, compute_dtype: str) -> QuantizationChoice:
+def cpu_4bit_misfit(config: dict[str, Any]) -> str | None:
+    """bitsandbytes' CPU 4-bit kernels need every quantized layer's sizes to be multiples of 64 (its block
+    size); the reason this model's are not, or None."""
+    hidden = config.get("hidden_size") or config.get("n_embd") or config.get("d_model")
+    heads = config.get("num_attention_heads") or config.get("n_head") or config.get("num_heads")
+    head_dim = config.get("head_dim") or (hidden // heads if hidden and heads else None)
+    sizes = {
+        "hidden_size": hidden,
+        "intermediate_size": config.get("intermediate_size") or config.get("n_inner") or config.get("d_ff"),
+        "key/value width": (config.get("num_key_value_heads") or heads or 0) * (head_dim or 0) or None,
+    }
+    for name, size in sizes.items():
+        if isinstance(size, int) and size % 64 != 0:
+            return f"its {name} is {size}, and bitsandbytes' CPU 4-bit kernels need multiples of 64"
+    return None
+
+
+def choose_quantization(requested: str, device: str, compute_dtype: str, config: dict[str, Any] | None = None) -> QuantizationChoice:
     support = bitsandbytes_support()
     supported = support["installed"] and device in support["devices"]
+    misfit = cpu_4bit_misfit(config or {}) if device == "cpu" and requested in {"auto", "4bit"} else None
     if device == "cpu" and compute_dtype == "bfloat16":
         import torch
 
@@ -102,6 +120,8 @@ def choose_quantization(requested: str, device: str, compute_dtype: str) -> Quan
     if requested == "none":
         return QuantizationChoice("none", "full-precision LoRA (--quantization none)", compute_dtype)
     if requested == "auto":
+        if supported and misfit:
+            return QuantizationChoice("none", f"full-precision LoRA: this model cannot run 4-bit on the CPU: {misfit}", compute_dtype)
         if supported:
             return QuantizationChoice("4bit", f"4-bit QLoRA (auto): bitsandbytes {support['version']} supports {device}", compute_dtype)
         why = "bitsandbytes is not installed" if not support["installed"] else f"bitsandbytes {support['version']} has no {device} support here"
@@ -112,6 +132,8 @@ def choose_quantization(requested: str, device: str, compute_dtype: str) -> Quan
             f"--quantization {requested} needs bitsandbytes on {device}: {why}",
             hint="use --quantization auto or none, or install a bitsandbytes build for this device",
         )
+    if misfit and requested == "4bit":
+        raise WorkerError(f"--quantization 4bit cannot run on the CPU for this model: {misfit}", hint="use --quantization none (or auto)")
     label = "4-bit QLoRA" if requested == "4bit" else "8-bit LoRA"
     return QuantizationChoice(requested, f"{label} (--quantization {requested}): bitsandbytes {support['version']} on {device}", compute_dtype)
 

@@ -52,7 +52,7 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     model_config = read_model_config(params["base"])
     model_type = model_config.get("model_type", "")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    quantization = choose_quantization(params["quantization"], device, params["compute_dtype"])
+    quantization = choose_quantization(params["quantization"], device, params["compute_dtype"], model_config)
     emit("log", {"message": f"quantization: {quantization.reason}"})
     resume_from = None
     if params.get("resume"):

@@ -115,6 +115,20 @@ def test_four_bit_where_bitsandbytes_supports_the_cpu(tiny_model, pairs, tmp_pat
     assert (tmp_path / "q4" / "adapter_model.safetensors").exists()
 
 
+def test_cpu_4bit_needs_layer_sizes_in_multiples_of_64():
+    from ats_lora_worker.modeling import choose_quantization, cpu_4bit_misfit
+
+    mistral = {"hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8}
+    assert cpu_4bit_misfit(mistral) is None
+    odd = {**mistral, "intermediate_size": 688}
+    assert "intermediate_size is 688" in cpu_4bit_misfit(odd)
+    if "cpu" in bitsandbytes_support()["devices"]:
+        choice = choose_quantization("auto", "cpu", "float32", odd)
+        assert choice.mode == "none" and "multiples of 64" in choice.reason
+        with pytest.raises(WorkerError, match="cannot run on the CPU for this model"):
+            choose_quantization("4bit", "cpu", "float32", odd)
+
+
 def test_bad_input_is_named(tiny_model, pairs, tmp_path):
     with pytest.raises(BadInput, match="no such folder"):
         run(train_params(Path("/nonexistent/model"), pairs, tmp_path / "x"))
