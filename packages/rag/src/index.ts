@@ -1,0 +1,2 @@
+export * from "./chunker.js";
+export * from "./faiss.js";
