@@ -149,7 +149,7 @@ describe("ats-lora (the real CLI process)", () => {
   });
 
   it("shows an example in the help of every command", () => {
-    const commands = [[], ["collect"], ["collect", "import"], ["collect", "add"], ["collect", "review"], ["collect", "export"], ["collect", "stats"], ["config", "show"], ["demo"], ["build-db"]];
+    const commands = [[], ["collect"], ["collect", "import"], ["collect", "add"], ["collect", "review"], ["collect", "export"], ["collect", "stats"], ["config", "show"], ["demo"], ["build-db"], ["rag", "build"], ["rag", "query"], ["train"], ["models", "create-tiny"], ["doctor"]];
     for (const command of commands) {
       const help = cli([...command, "--help"]);
       expect(help.code, command.join(" ")).toBe(0);
@@ -281,6 +281,21 @@ describe("ats-lora (the real CLI process)", () => {
     const empty = cli(["--workdir", path.join(dir, "empty"), "build-db"]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain("no feedback store");
+  });
+
+  it("builds the knowledge store and answers a query, as documented", () => {
+    const dir = tempDir();
+    const built = cli(["--workdir", dir, "rag", "build", "--docs", path.join(REPO, "data", "ats_docs"), "--output", path.join(dir, "vector_store"), "--json"]);
+    expect(built.code, built.stderr).toBe(0);
+    expect(JSON.parse(built.stdout).manifest.counts.sources).toBe(fs.readdirSync(path.join(REPO, "data", "ats_docs")).length);
+    const query = cli(["--workdir", dir, "rag", "query", "Which rule caps the match score when a must-have is missing?", "-k", "3", "--json"]);
+    expect(query.code, query.stderr).toBe(0);
+    const results = JSON.parse(query.stdout).results;
+    expect(results).toHaveLength(3);
+    expect(results.map((hit: { source: string }) => hit.source)).toContain("rubric-match-scoring.md");
+    const human = cli(["--workdir", dir, "rag", "query", "SAP FICO month-end close", "--mode", "lexical"]);
+    expect(human.stdout).toMatch(/^1\. \d+\.\d{4} {2}\S+\.md( › .+)? {2}\[\d+-\d+\]\n {3}.*SAP FICO/);
+    expect(cli(["--workdir", path.join(dir, "nothing"), "rag", "query", "x"]).code).toBe(2);
   });
 
   it("runs the demo in a fresh folder, and again in the same one", () => {

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import { isAtsError, ExitCode } from "@ats-lora/core";
 import { buildDbCommand } from "@ats-lora/dataset-builder/command";
 import { collectCommand } from "@ats-lora/feedback/command";
+import { ragCommand } from "@ats-lora/rag/command";
 import { doctorCommand, modelsCommand, trainCommand } from "@ats-lora/trainer/command";
 import { configCommand } from "./config-command.js";
 import { demoCommand } from "./demo-command.js";
@@ -34,6 +35,7 @@ Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
     );
   program.addCommand(collectCommand());
   program.addCommand(buildDbCommand());
+  program.addCommand(ragCommand());
   program.addCommand(trainCommand());
   program.addCommand(modelsCommand());
   program.addCommand(doctorCommand());

@@ -1,2 +1,4 @@
 export * from "./chunker.js";
 export * from "./faiss.js";
+export * from "./store.js";
+export * from "./retrieve.js";

@@ -1,0 +1,271 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { InputError, RunError, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import { Embedder, type EmbedderIdentity } from "@ats-lora/embeddings";
+import { chunkText, type Chunk } from "./chunker.js";
+import { loadFaiss, type FaissIndex } from "./faiss.js";
+
+/** vector_store/manifest.json */
+export interface StoreManifest {
+  format_version: 1;
+  embedding: EmbedderIdentity;
+  metric: "inner_product";
+  index: { type: "flat" | "hnsw"; factory: string };
+  chunking: { size: number; overlap: number; requested_size: number };
+  counts: { sources: number; chunks: number };
+  docs_dir: string;
+}
+
+export interface BuildStoreOptions {
+  docsDir: string;
+  outputDir: string;
+  config: AtsConfig;
+  /** Start over instead of reusing unchanged files' chunks and vectors. */
+  rebuild?: boolean;
+  embeddingCacheFile?: string;
+  progress?: ProgressSink;
+  onWarning?: (message: string) => void;
+}
+
+export interface BuildStoreReport {
+  manifest: StoreManifest;
+  files: { added: string[]; changed: string[]; unchanged: string[]; removed: string[] };
+  skipped: Array<{ path: string; reason: string }>;
+  embedded_chunks: number;
+}
+
+const TEXT_TYPES = new Set([".md", ".markdown", ".txt", ".json", ".jsonl"]);
+const INDEX_FILE = "index.faiss";
+const CHUNKS_FILE = "chunks.sqlite";
+const MANIFEST_FILE = "manifest.json";
+const HNSW_ABOVE = 50_000;
+
+interface StoredChunk extends Chunk {
+  source: string;
+  vector: Buffer;
+}
+
+/**
+ * Builds (or updates) the knowledge store: documents chunked by the embedder's tokens, embedded, indexed with
+ * FAISS (exact inner product on normalised vectors, HNSW above a size), chunk text and metadata in SQLite with
+ * an FTS5 table for lexical search. Only new or changed files are embedded again. The new store is written
+ * beside the old one and swapped in, so a crash never leaves half a store.
+ */
+export async function buildStore(options: BuildStoreOptions): Promise<BuildStoreReport> {
+  const docsDir = path.resolve(options.docsDir);
+  if (!fs.existsSync(docsDir) || !fs.statSync(docsDir).isDirectory()) {
+    throw new InputError(`--docs ${options.docsDir} is not a folder`, { hint: "pass the folder of your knowledge base, e.g. --docs data/ats_docs" });
+  }
+  const warn = options.onWarning ?? (() => undefined);
+  const embedder = await Embedder.load({
+    model: options.config.embeddings.model,
+    dtype: options.config.embeddings.dtype,
+    batchSize: options.config.embeddings.batch_size,
+    cacheFile: options.embeddingCacheFile,
+  });
+  try {
+    const requested = options.config.rag.chunk_size;
+    const size = Math.min(requested, embedder.maxSequenceLength);
+    if (size < requested) {
+      warn(`chunk size ${requested} is above the embedder's ${embedder.maxSequenceLength}-token limit; using ${size} (longer chunks would be truncated silently)`);
+    }
+    const overlap = Math.min(options.config.rag.chunk_overlap, Math.floor(size / 2));
+
+    const previous = options.rebuild ? undefined : readPrevious(options.outputDir, embedder.identity, { size, overlap });
+    const report: BuildStoreReport = {
+      manifest: undefined as unknown as StoreManifest,
+      files: { added: [], changed: [], unchanged: [], removed: [] },
+      skipped: [],
+      embedded_chunks: 0,
+    };
+    const chunks: StoredChunk[] = [];
+    const fileHashes = new Map<string, string>();
+    const toEmbed: Array<{ source: string; chunks: Chunk[] }> = [];
+    const seen = new Set<string>();
+    for (const file of walk(docsDir)) {
+      const relative = path.relative(docsDir, file);
+      const extension = path.extname(file).toLowerCase();
+      if (!TEXT_TYPES.has(extension)) {
+        report.skipped.push({ path: relative, reason: `unsupported file type ${extension || "(none)"}` });
+        continue;
+      }
+      let bytes: Buffer;
+      let text: string;
+      try {
+        bytes = fs.readFileSync(file);
+        text = documentText(bytes, extension);
+      } catch (error) {
+        report.skipped.push({ path: relative, reason: (error as Error).message });
+        continue;
+      }
+      const hash = crypto.createHash("sha256").update(bytes).digest("hex");
+      seen.add(relative);
+      fileHashes.set(relative, hash);
+      const before = previous?.sources.get(relative);
+      if (before && before.hash === hash) {
+        report.files.unchanged.push(relative);
+        chunks.push(...previous!.chunksOf(relative));
+        continue;
+      }
+      (before ? report.files.changed : report.files.added).push(relative);
+      toEmbed.push({ source: relative, chunks: chunkText(text, { size, overlap, countTokens: (t) => embedder.countTokens(t) }) });
+      previous?.sources.delete(relative);
+    }
+    report.files.removed = previous ? [...previous.sources.keys()].filter((source) => !seen.has(source)).sort() : [];
+    previous?.close();
+
+    const texts = toEmbed.flatMap((file) => file.chunks.map((chunk) => chunk.text));
+    const progress = options.progress ?? silentProgress;
+    progress.start(texts.length, "embed");
+    const embedded = await embedder.embed(texts, ({ done }) => progress.update(done)).finally(() => progress.stop());
+    report.embedded_chunks = embedded.computed;
+    let position = 0;
+    for (const file of toEmbed) {
+      for (const chunk of file.chunks) {
+        const vector = embedded.vectors[position++]!;
+        chunks.push({ ...chunk, source: file.source, vector: Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength) });
+      }
+    }
+    chunks.sort((a, b) => a.source.localeCompare(b.source) || a.start - b.start);
+    if (chunks.length === 0) {
+      throw new InputError(`no readable text in ${options.docsDir}`, {
+        hint: `add Markdown, text or JSON files (${[...TEXT_TYPES].join(", ")})`,
+        details: report.skipped.map((skip) => `${skip.path}: ${skip.reason}`),
+      });
+    }
+
+    const hnsw = chunks.length > HNSW_ABOVE;
+    const manifest: StoreManifest = {
+      format_version: 1,
+      embedding: embedder.identity,
+      metric: "inner_product",
+      index: hnsw ? { type: "hnsw", factory: "HNSW32,Flat" } : { type: "flat", factory: "Flat" },
+      chunking: { size, overlap, requested_size: requested },
+      counts: { sources: new Set(chunks.map((chunk) => chunk.source)).size, chunks: chunks.length },
+      docs_dir: docsDir,
+    };
+    writeStore(options.outputDir, chunks, fileHashes, manifest);
+    report.manifest = manifest;
+    return report;
+  } finally {
+    await embedder.close();
+  }
+}
+
+/** Text of a document: Markdown and text as they are; JSON and JSONL records as their string values. */
+function documentText(bytes: Buffer, extension: string): string {
+  const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  if (extension === ".json") return strings(JSON.parse(text)).join("\n\n");
+  if (extension === ".jsonl") {
+    return text
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => strings(JSON.parse(line)).join("\n"))
+      .join("\n\n");
+  }
+  return text;
+}
+
+function strings(value: unknown): string[] {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.flatMap(strings);
+  if (value !== null && typeof value === "object") return Object.values(value).flatMap(strings);
+  return [];
+}
+
+function* walk(dir: string): Generator<string> {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.name.startsWith(".")) continue;
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(full);
+    else if (entry.isFile()) yield full;
+  }
+}
+
+interface Previous {
+  sources: Map<string, { hash: string }>;
+  chunksOf(source: string): StoredChunk[];
+  close(): void;
+}
+
+/** The existing store's chunks and vectors, when it was built with the same model and chunking. */
+function readPrevious(outputDir: string, identity: EmbedderIdentity, chunking: { size: number; overlap: number }): Previous | undefined {
+  const manifestFile = path.join(outputDir, MANIFEST_FILE);
+  if (!fs.existsSync(manifestFile)) return undefined;
+  try {
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as StoreManifest;
+    if (JSON.stringify(manifest.embedding) !== JSON.stringify(identity)) return undefined;
+    if (manifest.chunking.size !== chunking.size || manifest.chunking.overlap !== chunking.overlap) return undefined;
+    const db = new Database(path.join(outputDir, CHUNKS_FILE), { readonly: true, fileMustExist: true });
+    const sources = new Map(
+      (db.prepare("SELECT path, hash FROM sources").all() as Array<{ path: string; hash: string }>).map((row) => [row.path, { hash: row.hash }]),
+    );
+    const select = db.prepare("SELECT source, start, end, heading, text, tokens, vector FROM chunks WHERE source = ? ORDER BY start");
+    return {
+      sources,
+      chunksOf: (source) => select.all(source) as StoredChunk[],
+      close: () => db.close(),
+    };
+  } catch {
+    return undefined; // unreadable: rebuild from scratch
+  }
+}
+
+function writeStore(outputDir: string, chunks: StoredChunk[], fileHashes: Map<string, string>, manifest: StoreManifest): void {
+  const target = path.resolve(outputDir);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const staging = fs.mkdtempSync(path.join(path.dirname(target), `.${path.basename(target)}-`));
+  try {
+    const db = new Database(path.join(staging, CHUNKS_FILE));
+    db.exec(`
+      CREATE TABLE sources (path TEXT PRIMARY KEY, hash TEXT NOT NULL, chunks INTEGER NOT NULL) STRICT;
+      CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY, source TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+        heading TEXT NOT NULL, text TEXT NOT NULL, tokens INTEGER NOT NULL, content_hash TEXT NOT NULL, vector BLOB NOT NULL
+      ) STRICT;
+      CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading, content='chunks', content_rowid='id', tokenize='porter unicode61');
+    `);
+    const insert = db.prepare(
+      "INSERT INTO chunks (id, source, start, end, heading, text, tokens, content_hash, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    const insertSource = db.prepare("INSERT INTO sources (path, hash, chunks) VALUES (?, ?, ?)");
+    db.transaction(() => {
+      const perSource = new Map<string, number>();
+      chunks.forEach((chunk, id) => {
+        insert.run(id, chunk.source, chunk.start, chunk.end, chunk.heading, chunk.text, chunk.tokens, crypto.createHash("sha256").update(chunk.text).digest("hex"), chunk.vector);
+        perSource.set(chunk.source, (perSource.get(chunk.source) ?? 0) + 1);
+      });
+      for (const [source, count] of perSource) insertSource.run(source, fileHashes.get(source)!, count);
+      db.exec("INSERT INTO chunks_fts (rowid, text, heading) SELECT id, text, heading FROM chunks");
+    })();
+    db.close();
+    // The FAISS index: label i is chunk id i.
+    const faiss = loadFaiss();
+    const dimension = manifest.embedding.dimension;
+    const index: FaissIndex =
+      manifest.index.type === "flat"
+        ? new faiss.IndexFlatIP(dimension)
+        : faiss.Index.fromFactory(dimension, manifest.index.factory, faiss.MetricType.METRIC_INNER_PRODUCT);
+    const flat: number[] = new Array(chunks.length * dimension);
+    chunks.forEach((chunk, id) => {
+      const vector = new Float32Array(chunk.vector.buffer.slice(chunk.vector.byteOffset, chunk.vector.byteOffset + chunk.vector.byteLength));
+      for (let d = 0; d < dimension; d += 1) flat[id * dimension + d] = vector[d]!;
+    });
+    index.add(flat);
+    index.write(path.join(staging, INDEX_FILE));
+    fs.writeFileSync(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    swapIn(staging, target);
+  } catch (error) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw error instanceof InputError || error instanceof RunError ? error : new RunError(`cannot write the store ${outputDir}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function swapIn(staging: string, target: string): void {
+  const previous = `${staging}.previous`;
+  if (fs.existsSync(target)) fs.renameSync(target, previous);
+  fs.renameSync(staging, target);
+  fs.rmSync(previous, { recursive: true, force: true });
+}
