@@ -6,3 +6,4 @@ export * from "./progress.js";
 export * from "./output.js";
 export * from "./context.js";
 export * from "./prompt.js";
+export * from "./options.js";

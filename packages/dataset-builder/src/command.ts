@@ -1,18 +1,7 @@
 import path from "node:path";
-import { Command, InvalidArgumentError } from "commander";
-import { createRunContext, type GlobalOptions } from "@ats-lora/core";
+import { Command } from "commander";
+import { createRunContext, nonNegativeInt, probability, type GlobalOptions } from "@ats-lora/core";
 import type { TrainingPairsManifest } from "./schema.js";
-
-function probability(value: string): number {
-  const number = Number(value);
-  if (value.trim() === "" || !Number.isFinite(number) || number < 0 || number > 1) throw new InvalidArgumentError("must be a number from 0 to 1");
-  return number;
-}
-
-function nonNegativeInt(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
-  return Number(value);
-}
 
 /** `ats-lora build-db`: feedback → SFT / DPO / KTO training pairs. */
 export function buildDbCommand(): Command {

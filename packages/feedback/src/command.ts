@@ -1,11 +1,9 @@
 import { Command, InvalidArgumentError } from "commander";
-import { createRunContext, InputError, type GlobalOptions } from "@ats-lora/core";
+import { createRunContext, InputError, positiveInt, repeatable, type GlobalOptions } from "@ats-lora/core";
 import type { FeedbackStats } from "./index.js";
 
 // The library (and better-sqlite3 with it) loads only when a subcommand runs, so `--help` stays instant.
 const library = () => import("./index.js");
-
-const collect = (values: string, previous: string[] = []): string[] => [...previous, values];
 
 function parseRating(value: string): number {
   if (!/^[1-5]$/.test(value.trim())) throw new InvalidArgumentError("must be a whole number from 1 to 5");
@@ -23,11 +21,6 @@ function parseJsonObject(value: string): Record<string, unknown> {
     throw new InvalidArgumentError("must be a JSON object");
   }
   return parsed as Record<string, unknown>;
-}
-
-function positiveInt(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) === 0) throw new InvalidArgumentError("must be a positive whole number");
-  return Number(value);
 }
 
 /** `ats-lora collect`: record interactions and reviewers' feedback. */
@@ -104,12 +97,12 @@ Example:
     .requiredOption("--query <text>", "what the model was asked")
     .requiredOption("--response <text>", "what the model answered")
     .requiredOption("--rating <n>", "the reviewer's rating, 1 (wrong) to 5 (perfect)", parseRating)
-    .option("--context <text>", "a context passage given to the model (repeatable)", collect)
+    .option("--context <text>", "a context passage given to the model (repeatable)", repeatable)
     .option("--task <name>", "resume_analysis | resume_parse | interview_question | match_score | any name", "general")
     .option("--model <name>", "the model that answered", "unknown")
     .option("--metadata <json>", "a JSON object of extra fields", parseJsonObject)
-    .option("--correct <text>", "something the response got right (repeatable)", collect)
-    .option("--incorrect <text>", "something the response got wrong (repeatable)", collect)
+    .option("--correct <text>", "something the response got right (repeatable)", repeatable)
+    .option("--incorrect <text>", "something the response got wrong (repeatable)", repeatable)
     .option("--ideal <text>", "the response the reviewer wants")
     .option("--reviewer <name>", "who reviewed (default: feedback.reviewer in the config, else $USER)")
     .addHelpText(

@@ -1,11 +1,6 @@
 import path from "node:path";
-import { Command, InvalidArgumentError, Option } from "commander";
-import { createRunContext, type GlobalOptions } from "@ats-lora/core";
-
-const positiveInt = (value: string): number => {
-  if (!/^\d+$/.test(value) || Number(value) === 0) throw new InvalidArgumentError("must be a positive whole number");
-  return Number(value);
-};
+import { Command, Option } from "commander";
+import { createRunContext, positiveInt, type GlobalOptions } from "@ats-lora/core";
 
 /** `ats-lora rag`: the knowledge store. */
 export function ragCommand(): Command {

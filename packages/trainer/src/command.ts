@@ -2,27 +2,20 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { bundledDataDir, createRunContext, ExitCode, type GlobalOptions, type RunContext } from "@ats-lora/core";
+import {
+  bundledDataDir,
+  createRunContext,
+  ExitCode,
+  fraction,
+  nonNegativeInt,
+  positiveInt,
+  positiveNumber,
+  repeatable,
+  type GlobalOptions,
+  type RunContext,
+} from "@ats-lora/core";
 import type { TrainEvent } from "./train.js";
 
-const positiveInt = (value: string): number => {
-  if (!/^\d+$/.test(value) || Number(value) === 0) throw new InvalidArgumentError("must be a positive whole number");
-  return Number(value);
-};
-const nonNegativeInt = (value: string): number => {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
-  return Number(value);
-};
-const positiveNumber = (value: string): number => {
-  const number = Number(value);
-  if (value.trim() === "" || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError("must be a positive number");
-  return number;
-};
-const fraction = (value: string): number => {
-  const number = Number(value);
-  if (value.trim() === "" || !Number.isFinite(number) || number < 0 || number >= 1) throw new InvalidArgumentError("must be a number from 0 to below 1");
-  return number;
-};
 const moduleList = (value: string): string[] => {
   const modules = value.split(",").map((name) => name.trim()).filter(Boolean);
   if (modules.length === 0) throw new InvalidArgumentError("must be auto or a comma-separated list of module names");
@@ -262,7 +255,7 @@ export function modelsCommand(): Command {
     .description("create a tiny Mistral-architecture model with a BPE tokenizer trained on data/ (no download)")
     .argument("<dir>", "folder to write the model to")
     .option("--pretrain-steps <n>", "next-token training on the corpus before saving (0 = random weights)", nonNegativeInt, 0)
-    .option("--source <path>", "text to train the tokenizer on (repeatable; default: the bundled data/)", (value: string, previous: string[] = []) => [...previous, value])
+    .option("--source <path>", "text to train the tokenizer on (repeatable; default: the bundled data/)", repeatable)
     .option("--seed <n>", "seed", nonNegativeInt, 42)
     .addHelpText(
       "after",
