@@ -5,7 +5,7 @@ import path from "node:path";
 import { buildPrompt, InputError, RunError, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
 import { cosine, Embedder } from "@ats-lora/embeddings";
 import { aggregateFeedback, FeedbackStore, importJsonlFile, type AggregatedFeedback, type Interaction } from "@ats-lora/feedback";
-import { driftStats } from "./drift.js";
+import { driftStats, round4 } from "./drift.js";
 import {
   FORMATS,
   SPLITS,
@@ -167,6 +167,7 @@ export async function buildTrainingPairsWithStats(
   // Near-duplicate prompts, per task: best-ranked first, so the best-rated of a group is the one kept.
   const order = examples.map((_, index) => index).sort((a, b) => rank(examples[b]!, examples[a]!));
   const keptBy = new Map<number, number>();
+  const duplicatesOf = new Map<number, number[]>();
   const keptPerTask = new Map<string, number[]>();
   for (const index of order) {
     const task = examples[index]!.interaction.task;
@@ -175,7 +176,10 @@ export async function buildTrainingPairsWithStats(
     if (duplicateOf === undefined) {
       kept.push(index);
       keptPerTask.set(task, kept);
-    } else keptBy.set(index, duplicateOf);
+    } else {
+      keptBy.set(index, duplicateOf);
+      duplicatesOf.set(duplicateOf, [...(duplicatesOf.get(duplicateOf) ?? []), index]);
+    }
   }
 
   // Rows per kept example, plus DPO pairs from a worse-rated near-duplicate against the kept one.
@@ -198,13 +202,13 @@ export async function buildTrainingPairsWithStats(
     const addDpo = (chosen: string, rejected: string, sourceIds: string[]): void =>
       void (target.dpo.push({ prompt: example.prompt, chosen, rejected, task: interaction.task, source_ids: sourceIds }), (counts.dpo += 1));
 
+    // The example's best answer: gold output, the reviewer's correction, or a well-rated response.
+    const best = example.gold ? interaction.response : (correction ?? (review!.rating >= good ? interaction.response : undefined));
+    if (best !== undefined) addSft(best);
     if (example.gold) {
-      addSft(interaction.response);
       addKto(interaction.response, true);
     } else {
       const rating = review!.rating;
-      const best = correction ?? (rating >= good ? interaction.response : undefined);
-      if (best !== undefined) addSft(best);
       if (correction !== undefined) {
         addDpo(correction, interaction.response, [interaction.id]);
         const [response, ideal] = driftTexts[index]!;
@@ -224,14 +228,13 @@ export async function buildTrainingPairsWithStats(
     }
 
     // A near-duplicate answered worse than the kept example's best answer is a preference pair too.
-    const chosen = example.gold ? interaction.response : (correction ?? (review!.rating >= good ? interaction.response : undefined));
-    if (chosen !== undefined) {
-      const duplicates = [...keptBy.entries()].filter(([, keptIndex]) => keptIndex === index).map(([duplicate]) => examples[duplicate]!);
+    if (best !== undefined) {
+      const duplicates = (duplicatesOf.get(index) ?? []).map((duplicate) => examples[duplicate]!);
       for (const duplicate of duplicates.sort(compareIds)) {
         const duplicateRating = duplicate.gold ? Infinity : duplicate.review!.rating;
         const keptRating = example.gold ? Infinity : review!.rating;
-        if (duplicateRating < keptRating && duplicate.interaction.response.trim() !== chosen.trim()) {
-          addDpo(chosen, duplicate.interaction.response, [interaction.id, duplicate.interaction.id]);
+        if (duplicateRating < keptRating && duplicate.interaction.response.trim() !== best.trim()) {
+          addDpo(best, duplicate.interaction.response, [interaction.id, duplicate.interaction.id]);
         }
       }
     }
@@ -262,7 +265,7 @@ export async function buildTrainingPairsWithStats(
     },
     counts,
     by_task: Object.fromEntries(Object.entries(byTask).sort(([a], [b]) => a.localeCompare(b))),
-    dedupe: { threshold, groups: new Set(keptBy.values()).size, removed: removedIds.length, removed_ids: removedIds },
+    dedupe: { threshold, groups: duplicatesOf.size, removed: removedIds.length, removed_ids: removedIds },
     drift: driftStats(
       drifts.map((row) => row.drift),
       config.feedback.similarity_threshold,
@@ -273,8 +276,6 @@ export async function buildTrainingPairsWithStats(
   writeOutput(options.outputDir, rows, drifts, manifest);
   return { manifest, run: { embedded: embedded.computed, cached: embedded.cached } };
 }
-
-const round4 = (value: number): number => Math.round(value * 10_000) / 10_000;
 
 function emptyRows(): Rows {
   return { sft: [], dpo: [], kto: [] };
