@@ -14,6 +14,7 @@ import {
   type GlobalOptions,
   type RunContext,
 } from "@ats-lora/core";
+import type { ResultOf } from "./protocol.js";
 import type { TrainEvent } from "./train.js";
 
 const moduleList = (value: string): string[] => {
@@ -337,18 +338,19 @@ function renderDoctor(report: Record<string, unknown>): string {
     `node ${report.node} on ${report.platform}, ${report.cpus} CPUs, ${gib(report.memory_bytes as number)} memory`,
     `disk at ${disk.path}: ${gib(disk.free_bytes)} free of ${gib(disk.total_bytes)}`,
   ];
-  const worker = report.worker as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (worker.error) {
-    lines.push(`worker: NOT AVAILABLE: ${worker.error}`, "  fix: bash scripts/setup.sh, or ATS_LORA_PYTHON=/path/to/python");
+  const available = report.worker as ResultOf<"initialize"> | { error: string };
+  if ("error" in available) {
+    lines.push(`worker: NOT AVAILABLE: ${available.error}`, "  fix: bash scripts/setup.sh, or ATS_LORA_PYTHON=/path/to/python");
     return lines.join("\n");
   }
-  const packages = Object.entries(worker.packages as Record<string, string | null>)
+  const worker = available;
+  const packages = Object.entries(worker.packages)
     .map(([name, version]) => `${name} ${version ?? "missing"}`)
     .join(", ");
   lines.push(`worker: Python ${worker.python.version} (${worker.python.executable})`, `  ${packages}`);
   lines.push(
     worker.cuda.available
-      ? `  CUDA ${worker.cuda.version}: ${worker.cuda.devices.map((d: any) => `${d.name} ${gib(d.total_memory_bytes)} (sm ${d.capability})`).join("; ")}` // eslint-disable-line @typescript-eslint/no-explicit-any
+      ? `  CUDA ${worker.cuda.version}: ${worker.cuda.devices.map((d) => `${d.name} ${gib(d.total_memory_bytes)} (sm ${d.capability})`).join("; ")}`
       : "  CUDA: not available (training runs on the CPU)",
   );
   lines.push(`  bf16: ${worker.bf16 ? "yes" : "no"}`);

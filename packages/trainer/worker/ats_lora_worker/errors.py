@@ -18,7 +18,3 @@ class BadInput(WorkerError):
     """Bad parameters, a missing model or unusable training data (the CLI exits 2)."""
 
     code = -32602
-
-
-class Cancelled(WorkerError):
-    code = -32800

@@ -13,7 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput, WorkerError
+# This module is imported only when a training job starts (server.py imports it lazily), so the heavy
+# libraries load here at the top rather than inside each function.
+from transformers import TrainerCallback
+
+from .errors import BadInput
 from .modeling import (
     SEQ2SEQ_TYPES,
     check_target_modules,
@@ -35,7 +39,7 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     import torch
     from datasets import load_dataset
     from peft import LoraConfig, TaskType
-    from transformers import TrainerCallback, set_seed
+    from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     started = time.monotonic()
@@ -266,13 +270,7 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class ProgressCallback(_callback_base()):  # type: ignore[misc]
+class ProgressCallback(TrainerCallback):
     """Turns the trainer's steps, logs and saves into protocol notifications, and stops on cancel."""
 
     def __init__(self, emit: Emit, cancel: threading.Event, started: float) -> None:
