@@ -1,5 +1,6 @@
 import crypto from "node:crypto";
 import { InputError } from "@ats-lora/core";
+import type { z } from "zod";
 import { DEFAULT_MODEL, DEFAULT_REVIEWER, DEFAULT_TASK, FeedbackSchema, InteractionSchema, type Feedback, type Interaction } from "./schema.js";
 import type { FeedbackStore } from "./store.js";
 
@@ -68,7 +69,7 @@ function newFeedbackRecord(interactionId: string, review: NewFeedback, now: Date
   };
 }
 
-function validate<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, what: string, value: unknown): T {
+function validate<T>(schema: z.ZodType<T>, what: string, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new InputError(`invalid ${what}`, {

@@ -4,6 +4,7 @@ import { InputError, readJsonl, silentProgress, type ProgressSink } from "@ats-l
 import type { z } from "zod";
 import { canonicalJson } from "./canonical.js";
 import {
+  FeedbackInputSchema,
   DEFAULT_MODEL,
   DEFAULT_REVIEWER,
   DEFAULT_TASK,
@@ -415,7 +416,7 @@ function knownKeys(raw: Record<string, unknown>, parentPath: readonly PropertyKe
     const isGold = ("input" in raw || "output" in raw) && !("query" in raw);
     return Object.keys((isGold ? GoldPairLineSchema : InteractionLineSchema).shape);
   }
-  return ["id", "interaction_id", "rating", "correct_points", "incorrect_points", "ideal_response", "reviewer", "created_at"];
+  return Object.keys(FeedbackInputSchema.shape);
 }
 
 function fieldName(keyPath: readonly PropertyKey[]): string {
