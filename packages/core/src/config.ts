@@ -53,6 +53,9 @@ export const ConfigSchema = z.strictObject({
     chunk_overlap: nonNegativeInt,
     top_k: positiveInt,
     mode: z.enum(["dense", "lexical", "hybrid"]),
+    index: z.string().min(1),
+    hnsw_above: positiveInt,
+    ef_search: positiveInt,
   }),
   feedback: z.strictObject({
     min_samples: nonNegativeInt,

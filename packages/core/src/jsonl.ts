@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import { TextDecoder } from "node:util";
+import type { z } from "zod";
 import { InputError } from "./errors.js";
 
 /** One line of a JSONL file: its 1-based number, and either the parsed value or why it could not be parsed. */
@@ -64,6 +65,45 @@ export function* readJsonl(file: string, options: ReadJsonlOptions = {}): Genera
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A validated record and the line it came from. */
+export interface JsonlRecord<T> {
+  lineNumber: number;
+  value: T;
+}
+
+/**
+ * Every record of a small JSONL file, each checked against a zod schema. Any bad line makes it an InputError
+ * that lists FILE:LINE: field: problem (the first `maxProblems`), so nothing is used from a half-valid file.
+ */
+export function readRecords<S extends z.ZodType>(file: string, schema: S, options: { what: string; maxProblems?: number }): Array<JsonlRecord<z.infer<S>>> {
+  const records: Array<JsonlRecord<z.infer<S>>> = [];
+  const problems: string[] = [];
+  for (const line of readJsonl(file)) {
+    if (!line.ok) {
+      problems.push(`${file}:${line.lineNumber}: ${line.problem}`);
+      continue;
+    }
+    const parsed = schema.safeParse(line.value);
+    if (parsed.success) {
+      records.push({ lineNumber: line.lineNumber, value: parsed.data });
+      continue;
+    }
+    for (const issue of parsed.error.issues) {
+      const field = issue.path.join(".") || "(line)";
+      const message = issue.code === "unrecognized_keys" ? `unknown field ${issue.keys.join(", ")}` : issue.message;
+      problems.push(`${file}:${line.lineNumber}: ${field}: ${message}`);
+    }
+  }
+  if (problems.length > 0) {
+    const max = options.maxProblems ?? 20;
+    throw new InputError(`${file} has ${problems.length} problem(s); it is not a valid ${options.what} file`, {
+      details: [...problems.slice(0, max), ...(problems.length > max ? [`… and ${problems.length - max} more`] : [])],
+    });
+  }
+  if (records.length === 0) throw new InputError(`${file} holds no ${options.what} records`);
+  return records;
 }
 
 function parseLine(bytes: Buffer, lineNumber: number, decoder: TextDecoder): JsonlLine | undefined {

@@ -3,7 +3,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { InputError, RunError, type AtsConfig } from "@ats-lora/core";
 import { Embedder, resolveModelSource } from "@ats-lora/embeddings";
-import { loadFaiss, type FaissIndex } from "./faiss.js";
+import { loadFaiss, searchVector, type FaissIndex } from "./faiss.js";
 import type { StoreManifest } from "./store.js";
 
 export type RetrievalMode = "dense" | "lexical" | "hybrid";
@@ -61,7 +61,7 @@ export class KnowledgeStore {
       const faiss = loadFaiss();
       const file = path.join(dir, "index.faiss");
       if (!fs.existsSync(file)) throw new Error("index.faiss is missing");
-      index = manifest.index.type === "flat" ? faiss.IndexFlatIP.read(file) : faiss.Index.read(file);
+      index = faiss.Index.read(file);
       if (index.ntotal() !== manifest.counts.chunks || index.getDimension() !== builtWith.dimension) {
         throw new Error(`it holds ${index.ntotal()} vectors of ${index.getDimension()} dimensions, the manifest says ${manifest.counts.chunks} of ${builtWith.dimension}`);
       }
@@ -72,6 +72,7 @@ export class KnowledgeStore {
         cause: error,
       });
     }
+    if (/HNSW/.test(manifest.index.factory)) index.setParameter?.("efSearch", config.rag.ef_search);
     const db = new Database(path.join(dir, "chunks.sqlite"), { readonly: true, fileMustExist: true });
     const embedder = await Embedder.load({ model: config.embeddings.model, dtype: config.embeddings.dtype });
     return new KnowledgeStore(dir, manifest, db, index, embedder);
@@ -91,6 +92,11 @@ export class KnowledgeStore {
     return this.rows(best);
   }
 
+  /** The source paths the store holds (relative to the folder it was built from). */
+  sources(): Set<string> {
+    return new Set((this.db.prepare("SELECT path FROM sources").all() as Array<{ path: string }>).map((row) => row.path));
+  }
+
   async close(): Promise<void> {
     this.db.close();
     await this.embedder.close();
@@ -98,8 +104,7 @@ export class KnowledgeStore {
 
   private async dense(query: string, k: number): Promise<Array<[number, number]>> {
     const { vectors } = await this.embedder.embed([query]);
-    const result = this.index.search(Array.from(vectors[0]!), k);
-    return result.labels.map((label, i) => [label, result.distances[i]!] as [number, number]).filter(([label]) => label >= 0);
+    return searchVector(this.index, vectors[0]!, k);
   }
 
   /** BM25 over FTS5, the query's words OR-ed (each quoted, so no FTS5 syntax leaks in). */

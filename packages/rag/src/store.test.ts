@@ -8,6 +8,7 @@ import { KnowledgeStore } from "./retrieve.js";
 import { buildStore } from "./store.js";
 
 const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "data", "ats_docs");
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "test-fixtures");
 const base = loadConfig({ env: {} });
 const config: AtsConfig = { ...base, rag: { ...base.rag, chunk_size: 128, chunk_overlap: 16 } };
 
@@ -90,6 +91,53 @@ describe("the knowledge store (real embedder, real faiss-node, real SQLite FTS5)
     await expect(KnowledgeStore.open(out, config)).rejects.toMatchObject({ hint: expect.stringContaining("--rebuild") });
     await expect(KnowledgeStore.open(path.join(tempDir(), "none"), config)).rejects.toThrow(/no knowledge store/);
     await expect(buildStore({ docsDir: tempDir(), outputDir: path.join(tempDir(), "s"), config })).rejects.toThrow(/no readable text/);
+  });
+
+  it("indexes PDF and DOCX resumes beside Markdown, with headings and offsets into the extracted text", async () => {
+    const docs = copyDocs(["role-financial-accountant.md"]);
+    fs.mkdirSync(path.join(docs, "resumes"));
+    for (const name of ["resume-priya-raman.pdf", "resume-tomasz-nowak.docx"]) fs.copyFileSync(path.join(FIXTURES, name), path.join(docs, "resumes", name));
+    fs.writeFileSync(path.join(docs, "resumes", "broken.pdf"), "%PDF-1.4 truncated");
+    const out = path.join(tempDir(), "store");
+    const report = await buildStore({ docsDir: docs, outputDir: out, config });
+    expect(report.files.added).toEqual(["resumes/resume-priya-raman.pdf", "resumes/resume-tomasz-nowak.docx", "role-financial-accountant.md"]);
+    expect(report.skipped).toEqual([{ path: "resumes/broken.pdf", reason: expect.stringMatching(/^not a readable PDF/) }]);
+    const store = await KnowledgeStore.open(out, config);
+    try {
+      const [docx] = await store.retrieve("F110 payment run duplicate payments", { k: 1, mode: "hybrid" });
+      expect(docx).toMatchObject({ source: "resumes/resume-tomasz-nowak.docx", heading: "Experience" });
+      const [pdf] = await store.retrieve("Kubernetes Administrator certification CKA", { k: 1, mode: "lexical" });
+      expect(pdf!.source).toBe("resumes/resume-priya-raman.pdf");
+      // Offsets point into the extracted text of the document.
+      const { documentText } = await import("./documents.js");
+      const text = await documentText(fs.readFileSync(path.join(docs, "resumes", "resume-priya-raman.pdf")), ".pdf");
+      expect(text.slice(pdf!.start, pdf!.end)).toBe(pdf!.text);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("builds an HNSW index when asked or above hnsw_above, and refuses a factory string faiss cannot build", async () => {
+    const docs = copyDocs(["role-devops-sre.md", "role-registered-nurse.md", "skills-taxonomy.md"]);
+    const withIndex = (index: string, extra: Partial<AtsConfig["rag"]> = {}): AtsConfig => ({ ...config, rag: { ...config.rag, index, ...extra } });
+    const hnswDir = path.join(tempDir(), "hnsw");
+    expect((await buildStore({ docsDir: docs, outputDir: hnswDir, config: withIndex("hnsw") })).manifest.index).toEqual({ type: "hnsw", factory: "HNSW32,Flat" });
+    const auto = await buildStore({ docsDir: docs, outputDir: path.join(tempDir(), "auto"), config: withIndex("auto", { hnsw_above: 5 }) });
+    expect(auto.manifest.index.type).toBe("hnsw");
+    const customDir = path.join(tempDir(), "custom");
+    expect((await buildStore({ docsDir: docs, outputDir: customDir, config: withIndex("HNSW16,Flat") })).manifest.index).toEqual({ type: "custom", factory: "HNSW16,Flat" });
+    for (const dir of [hnswDir, customDir]) {
+      const store = await KnowledgeStore.open(dir, config);
+      try {
+        const hits = await store.retrieve("NCLEX registered nurse licence", { k: 3, mode: "dense" });
+        expect(hits).toHaveLength(3);
+        expect(hits[0]!.source).toBe("role-registered-nurse.md");
+      } finally {
+        await store.close();
+      }
+    }
+    await expect(buildStore({ docsDir: docs, outputDir: path.join(tempDir(), "bad"), config: withIndex("HNSWx,Flat") })).rejects.toThrow(/rag.index "HNSWx,Flat" is not a FAISS index/);
+    await expect(buildStore({ docsDir: docs, outputDir: path.join(tempDir(), "ivf"), config: withIndex("IVF4096,Flat") })).rejects.toThrow(/cannot build the FAISS index "IVF4096,Flat" from \d+ vectors/);
   });
 
   it("clamps a chunk size above the embedder's limit, and says so", async () => {

@@ -5,14 +5,16 @@ import Database from "better-sqlite3";
 import { InputError, RunError, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
 import { Embedder, type EmbedderIdentity } from "@ats-lora/embeddings";
 import { chunkText, type Chunk } from "./chunker.js";
-import { loadFaiss, type FaissIndex } from "./faiss.js";
+import { DOCUMENT_TYPES, documentText } from "./documents.js";
+import { addVectors, loadFaiss, trainVectors } from "./faiss.js";
 
 /** vector_store/manifest.json */
 export interface StoreManifest {
   format_version: 1;
   embedding: EmbedderIdentity;
   metric: "inner_product";
-  index: { type: "flat" | "hnsw"; factory: string };
+  /** type: flat (exact), hnsw, or custom (any other faiss factory string given as rag.index). */
+  index: { type: "flat" | "hnsw" | "custom"; factory: string };
   chunking: { size: number; overlap: number; requested_size: number };
   counts: { sources: number; chunks: number };
   docs_dir: string;
@@ -36,11 +38,10 @@ export interface BuildStoreReport {
   embedded_chunks: number;
 }
 
-const TEXT_TYPES = new Set([".md", ".markdown", ".txt", ".json", ".jsonl"]);
+const READABLE = new Set<string>(DOCUMENT_TYPES);
 const INDEX_FILE = "index.faiss";
 const CHUNKS_FILE = "chunks.sqlite";
 const MANIFEST_FILE = "manifest.json";
-const HNSW_ABOVE = 50_000;
 
 interface StoredChunk extends Chunk {
   source: string;
@@ -49,7 +50,7 @@ interface StoredChunk extends Chunk {
 
 /**
  * Builds (or updates) the knowledge store: documents chunked by the embedder's tokens, embedded, indexed with
- * FAISS (exact inner product on normalised vectors, HNSW above a size), chunk text and metadata in SQLite with
+ * FAISS (exact inner product on normalised vectors; HNSW above rag.hnsw_above or as rag.index says), chunk text and metadata in SQLite with
  * an FTS5 table for lexical search. Only new or changed files are embedded again. The new store is written
  * beside the old one and swapped in, so a crash never leaves half a store.
  */
@@ -87,7 +88,7 @@ export async function buildStore(options: BuildStoreOptions): Promise<BuildStore
     for (const file of walk(docsDir)) {
       const relative = path.relative(docsDir, file);
       const extension = path.extname(file).toLowerCase();
-      if (!TEXT_TYPES.has(extension)) {
+      if (!READABLE.has(extension)) {
         report.skipped.push({ path: relative, reason: `unsupported file type ${extension || "(none)"}` });
         continue;
       }
@@ -95,7 +96,7 @@ export async function buildStore(options: BuildStoreOptions): Promise<BuildStore
       let text: string;
       try {
         bytes = fs.readFileSync(file);
-        text = documentText(bytes, extension);
+        text = await documentText(bytes, extension);
       } catch (error) {
         report.skipped.push({ path: relative, reason: (error as Error).message });
         continue;
@@ -131,17 +132,16 @@ export async function buildStore(options: BuildStoreOptions): Promise<BuildStore
     chunks.sort((a, b) => a.source.localeCompare(b.source) || a.start - b.start);
     if (chunks.length === 0) {
       throw new InputError(`no readable text in ${options.docsDir}`, {
-        hint: `add Markdown, text or JSON files (${[...TEXT_TYPES].join(", ")})`,
+        hint: `add documents of these types: ${DOCUMENT_TYPES.join(", ")}`,
         details: report.skipped.map((skip) => `${skip.path}: ${skip.reason}`),
       });
     }
 
-    const hnsw = chunks.length > HNSW_ABOVE;
     const manifest: StoreManifest = {
       format_version: 1,
       embedding: embedder.identity,
       metric: "inner_product",
-      index: hnsw ? { type: "hnsw", factory: "HNSW32,Flat" } : { type: "flat", factory: "Flat" },
+      index: chooseIndex(options.config.rag.index, chunks.length, options.config.rag.hnsw_above),
       chunking: { size, overlap, requested_size: requested },
       counts: { sources: new Set(chunks.map((chunk) => chunk.source)).size, chunks: chunks.length },
       docs_dir: docsDir,
@@ -152,27 +152,6 @@ export async function buildStore(options: BuildStoreOptions): Promise<BuildStore
   } finally {
     await embedder.close();
   }
-}
-
-/** Text of a document: Markdown and text as they are; JSON and JSONL records as their string values. */
-function documentText(bytes: Buffer, extension: string): string {
-  const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  if (extension === ".json") return strings(JSON.parse(text)).join("\n\n");
-  if (extension === ".jsonl") {
-    return text
-      .split("\n")
-      .filter((line) => line.trim() !== "")
-      .map((line) => strings(JSON.parse(line)).join("\n"))
-      .join("\n\n");
-  }
-  return text;
-}
-
-function strings(value: unknown): string[] {
-  if (typeof value === "string") return [value];
-  if (Array.isArray(value)) return value.flatMap(strings);
-  if (value !== null && typeof value === "object") return Object.values(value).flatMap(strings);
-  return [];
 }
 
 function* walk(dir: string): Generator<string> {
@@ -242,25 +221,49 @@ function writeStore(outputDir: string, chunks: StoredChunk[], fileHashes: Map<st
     })();
     db.close();
     // The FAISS index: label i is chunk id i.
-    const faiss = loadFaiss();
     const dimension = manifest.embedding.dimension;
-    const index: FaissIndex =
-      manifest.index.type === "flat"
-        ? new faiss.IndexFlatIP(dimension)
-        : faiss.Index.fromFactory(dimension, manifest.index.factory, faiss.MetricType.METRIC_INNER_PRODUCT);
-    const flat: number[] = new Array(chunks.length * dimension);
-    chunks.forEach((chunk, id) => {
-      const vector = new Float32Array(chunk.vector.buffer.slice(chunk.vector.byteOffset, chunk.vector.byteOffset + chunk.vector.byteLength));
-      for (let d = 0; d < dimension; d += 1) flat[id * dimension + d] = vector[d]!;
-    });
-    index.add(flat);
-    index.write(path.join(staging, INDEX_FILE));
+    const vectors = new Float32Array(chunks.length * dimension);
+    const bytes = new Uint8Array(vectors.buffer);
+    chunks.forEach((chunk, id) => bytes.set(chunk.vector, id * dimension * 4));
+    writeIndex(path.join(staging, INDEX_FILE), manifest.index.factory, dimension, vectors);
     fs.writeFileSync(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     swapIn(staging, target);
   } catch (error) {
     fs.rmSync(staging, { recursive: true, force: true });
     throw error instanceof InputError || error instanceof RunError ? error : new RunError(`cannot write the store ${outputDir}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** The index rag.index asks for: auto = exact search up to hnsw_above vectors, HNSW beyond. */
+export function chooseIndex(setting: string, count: number, hnswAbove: number): StoreManifest["index"] {
+  const flat = { type: "flat", factory: "Flat" } as const;
+  const hnsw = { type: "hnsw", factory: "HNSW32,Flat" } as const;
+  if (setting === "auto") return count > hnswAbove ? hnsw : flat;
+  if (setting === "flat" || setting === "Flat") return flat;
+  if (setting === "hnsw") return hnsw;
+  return { type: "custom", factory: setting };
+}
+
+function writeIndex(file: string, factory: string, dimension: number, vectors: Float32Array): void {
+  const faiss = loadFaiss();
+  let index;
+  try {
+    index = faiss.Index.fromFactory(dimension, factory, faiss.MetricType.METRIC_INNER_PRODUCT);
+  } catch (error) {
+    throw new InputError(`rag.index "${factory}" is not a FAISS index faiss can build: ${(error as Error).message}`, {
+      hint: "use auto, flat, hnsw, or a faiss factory string such as HNSW32,Flat or IVF64,Flat",
+    });
+  }
+  try {
+    // Factories with a coarse quantizer (IVF…, PQ…) learn it from the vectors first.
+    if (!index.isTrained()) trainVectors(index, vectors);
+    addVectors(index, vectors);
+  } catch (error) {
+    throw new InputError(`cannot build the FAISS index "${factory}" from ${vectors.length / dimension} vectors: ${(error as Error).message}`, {
+      hint: "a trained index needs many more vectors than its lists or codes (e.g. IVF64 wants thousands); use flat or hnsw for a small store",
+    });
+  }
+  index.write(file);
 }
 
 function swapIn(staging: string, target: string): void {
