@@ -307,6 +307,13 @@ describe("ats-lora (the real CLI process)", () => {
     }
     const table = cli(["--workdir", dir, "rag", "eval", "--queries", path.join(REPO, "data", "rag-queries.jsonl"), "-k", "3"]);
     expect(table.stdout).toMatch(/^\d+ labelled queries against .*\nmode +recall@3 +MRR@10/);
+    expect(cli(["--workdir", dir, "collect", "import", path.join(REPO, "data", "samples", "interactions.jsonl")]).code).toBe(0);
+    const pairs = cli(["--workdir", dir, "build-db", "--rag", "--json"]);
+    expect(pairs.code, pairs.stderr).toBe(0);
+    expect(JSON.parse(pairs.stdout).rag).toEqual({ store: path.join(dir, "vector_store"), top_k: 5, mode: "hybrid" });
+    const firstRow = JSON.parse(fs.readFileSync(path.join(dir, "feedback_db", "training_pairs", "sft", "train.jsonl"), "utf8").split("\n")[0]!);
+    expect(firstRow.prompt).toMatch(/^\[[\w-]+\.md( › [^\]]+)?\]$/m);
+
     const typo = path.join(dir, "typo.jsonl");
     fs.writeFileSync(typo, '{"query": "NCLEX", "relevant": ["role-nurse.md"]}\n');
     const bad = cli(["--workdir", dir, "rag", "eval", "--queries", typo]);

@@ -4,6 +4,7 @@ import path from "node:path";
 import { loadConfig, InputError, type AtsConfig } from "@ats-lora/core";
 import { FeedbackStore, importJsonlFile } from "@ats-lora/feedback";
 import { describe, expect, it } from "vitest";
+import { buildStore, KnowledgeStore, passageRetriever } from "@ats-lora/rag";
 import { buildTrainingPairs } from "./build.js";
 import { DpoRowSchema, FORMATS, KtoRowSchema, SftRowSchema, SPLITS, type Format } from "./schema.js";
 import { splitOf } from "./split.js";
@@ -190,5 +191,34 @@ describe("buildTrainingPairs", () => {
     await expect(
       buildTrainingPairs({ config: config(), storeFile: path.join(tempDir(), "none.sqlite"), outputDir: path.join(tempDir(), "o") }),
     ).rejects.toThrow(/no feedback store at/);
+  });
+
+  it("with --rag, adds the knowledge store's passages to every prompt after the interaction's own context", async () => {
+    const docs = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "..", "data", "ats_docs");
+    const storeDir = path.join(tempDir(), "vector_store");
+    await buildStore({ docsDir: docs, outputDir: storeDir, config: config() });
+    const storeFile = storeWith([
+      line("ix_nurse", "Does this nurse meet the NCLEX licence requirement?", "Yes.", { rating: 5 }, [RESUME_2]),
+      line("ix_go", "Summarise this backend engineer's fit.", "Strong Go and Kubernetes.", { rating: 5 }, [RESUME_1]),
+    ]);
+    const knowledge = await KnowledgeStore.open(storeDir, config());
+    const out = path.join(tempDir(), "pairs");
+    let manifest;
+    try {
+      manifest = await buildTrainingPairs({ config: config(), storeFile, outputDir: out, retriever: passageRetriever(knowledge, { k: 2, mode: "hybrid" }) });
+    } finally {
+      await knowledge.close();
+    }
+    expect(manifest.rag).toEqual({ store: storeDir, top_k: 2, mode: "hybrid" });
+    const nurse = readRows(out, "sft").find((row) => (row.source_ids as string[]).includes("ix_nurse"))!;
+    const prompt = nurse.prompt as string;
+    expect(prompt).toContain("[role-registered-nurse.md");
+    expect(prompt.match(/^\[[\w-]+\.md( › [^\]]+)?\]$/gm)).toHaveLength(2);
+    // The resume comes first, then the retrieved passages, then the query.
+    expect(prompt.indexOf(RESUME_2)).toBeLessThan(prompt.indexOf("[role-registered-nurse.md"));
+    expect(prompt.indexOf("[role-registered-nurse.md")).toBeLessThan(prompt.lastIndexOf("NCLEX licence requirement"));
+
+    const plain = await buildTrainingPairs({ config: config(), storeFile, outputDir: path.join(tempDir(), "plain") });
+    expect(plain.rag).toBeNull();
   });
 });

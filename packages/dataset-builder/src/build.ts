@@ -35,6 +35,16 @@ export interface BuildOptions {
   progress?: ProgressSink;
   /** Called once with each warning as it arises. */
   onWarning?: (message: string) => void;
+  /** Adds knowledge-base passages to every prompt (build-db --rag). */
+  retriever?: PassageRetriever;
+}
+
+/** Where retrieved passages come from: the rag package's KnowledgeStore, or any other source of passages. */
+export interface PassageRetriever {
+  /** Recorded in the manifest. */
+  describe: { store: string; top_k: number; mode: string };
+  /** Passages for one query, best first, as they should appear in the prompt. */
+  passages(query: string): Promise<string[]>;
 }
 
 /** One interaction that can teach something: gold, or reviewed. */
@@ -99,6 +109,14 @@ export async function buildTrainingPairsWithStats(
     }
   } finally {
     cleanup();
+  }
+
+  if (options.retriever) {
+    // Same prompts as train and eval see with --rag: the interaction's own context, then retrieved passages.
+    for (const example of examples) {
+      const { task, query, context } = example.interaction;
+      example.prompt = buildPrompt({ task, query, context, retrieved: await options.retriever.passages(query) }, config.prompts);
+    }
   }
 
   if (storeCounts.reviewed < config.feedback.min_samples) {
@@ -271,6 +289,7 @@ export async function buildTrainingPairsWithStats(
       config.feedback.similarity_threshold,
     ),
     min_samples: { target: config.feedback.min_samples, reviewed: storeCounts.reviewed, met: storeCounts.reviewed >= config.feedback.min_samples },
+    rag: options.retriever?.describe ?? null,
     warnings,
   };
   writeOutput(options.outputDir, rows, drifts, manifest);

@@ -12,6 +12,7 @@ export function buildDbCommand(): Command {
     .option("--strict", "fail when there are fewer reviewed interactions than feedback.min_samples")
     .option("--dedupe-threshold <x>", "cosine similarity at which prompts are near-duplicates (dataset.dedupe_threshold)", probability)
     .option("--seed <n>", "seed of the split hash (dataset.seed)", nonNegativeInt)
+    .option("--rag [store]", "add the knowledge store's passages for each query to the prompts (rag.top_k, rag.mode; default store: vector_store under the workdir)")
     .addHelpText(
       "after",
       `
@@ -24,11 +25,12 @@ the interaction id, so the same input gives byte-identical files and new data ne
 Examples:
   $ ats-lora build-db
   $ ats-lora --workdir W build-db --json
-  $ ats-lora build-db --input data/samples/interactions.jsonl --output /tmp/pairs --strict`,
+  $ ats-lora build-db --input data/samples/interactions.jsonl --output /tmp/pairs --strict
+  $ ats-lora rag build --docs data/ats_docs && ats-lora build-db --rag`,
     )
     .action(
       async (
-        options: { input?: string; output?: string; strict?: boolean; dedupeThreshold?: number; seed?: number },
+        options: { input?: string; output?: string; strict?: boolean; dedupeThreshold?: number; seed?: number; rag?: boolean | string },
         cmd: Command,
       ) => {
         const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>(), {
@@ -36,6 +38,13 @@ Examples:
         });
         const { buildTrainingPairsWithStats } = await import("./build.js");
         const outputDir = options.output ?? context.paths.trainingPairs;
+        let knowledge: import("@ats-lora/rag").KnowledgeStore | undefined;
+        let retriever: import("./build.js").PassageRetriever | undefined;
+        if (options.rag) {
+          const rag = await import("@ats-lora/rag");
+          knowledge = await rag.KnowledgeStore.open(options.rag === true ? context.paths.vectorStore : options.rag, context.config);
+          retriever = rag.passageRetriever(knowledge, { k: context.config.rag.top_k, mode: context.config.rag.mode });
+        }
         const { manifest, run } = await buildTrainingPairsWithStats({
           config: context.config,
           storeFile: options.input === undefined ? context.paths.feedbackSqlite : undefined,
@@ -45,7 +54,8 @@ Examples:
           strict: options.strict,
           progress: context.progress(),
           onWarning: (message) => context.reporter.warn(message),
-        });
+          retriever,
+        }).finally(() => knowledge?.close());
         context.reporter.info(`embedded ${run.embedded} texts, ${run.cached} more from the cache`);
         context.reporter.result(manifest, () => renderManifest(manifest, outputDir));
       },
@@ -64,6 +74,7 @@ function renderManifest(manifest: TrainingPairsManifest, outputDir: string): str
     row("kto", manifest.counts.kto),
     `from ${manifest.source.reviewed} reviewed interactions and ${manifest.source.gold} gold examples (${manifest.source.unreviewed_skipped} awaiting review skipped)`,
     `near-duplicates: ${manifest.dedupe.removed} removed in ${manifest.dedupe.groups} groups (cosine ≥ ${manifest.dedupe.threshold})`,
+    ...(manifest.rag ? [`prompts include the top ${manifest.rag.top_k} ${manifest.rag.mode} passages from ${manifest.rag.store}`] : []),
     `semantic drift over ${drift.corrections} corrections: mean ${drift.mean ?? "–"}, median ${drift.median ?? "–"}, p90 ${drift.p90 ?? "–"}; ${drift.substantial} substantial (similarity < ${drift.similarity_threshold}), ${drift.refinements} refinements`,
   ].join("\n");
 }

@@ -80,5 +80,7 @@ export interface TrainingPairsManifest {
   dedupe: { threshold: number; groups: number; removed: number; removed_ids: string[] };
   drift: DriftStats;
   min_samples: { target: number; reviewed: number; met: boolean };
+  /** The knowledge store whose passages were added to the prompts (build-db --rag), or null. */
+  rag: { store: string; top_k: number; mode: string } | null;
   warnings: string[];
 }

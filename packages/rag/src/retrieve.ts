@@ -125,3 +125,19 @@ export class KnowledgeStore {
     return ranked.map(([id, score], rank) => ({ rank: rank + 1, score: Math.round(score * 1e6) / 1e6, ...select.get(id)! }));
   }
 }
+
+/** A retrieved chunk as a prompt passage: where it comes from, then its text. */
+export function passageText(hit: RetrievedChunk): string {
+  return `[${hit.source}${hit.heading ? ` › ${hit.heading}` : ""}]\n${hit.text}`;
+}
+
+/** Prompt passages from a store, for build-db --rag and eval --rag (the same k and mode for both). */
+export function passageRetriever(
+  store: KnowledgeStore,
+  options: { k: number; mode: RetrievalMode },
+): { describe: { store: string; top_k: number; mode: RetrievalMode }; passages(query: string): Promise<string[]> } {
+  return {
+    describe: { store: path.resolve(store.dir), top_k: options.k, mode: options.mode },
+    passages: async (query) => (await store.retrieve(query, options)).map(passageText),
+  };
+}
