@@ -29,16 +29,16 @@ def run(params: dict, cancel_at: int | None = None) -> tuple[dict, list[tuple[st
 
 def test_sft_learns_and_the_adapter_loads_with_plain_peft_and_stops_at_eos(tiny_model, pairs, tmp_path):
     output = tmp_path / "sft"
-    result, events = run(train_params(tiny_model, pairs, output, max_steps=40))
+    result, events = run(train_params(tiny_model, pairs, output, max_steps=60))
     assert result["status"] == "completed"
     metrics = json.loads((output / "metrics.json").read_text())
-    assert metrics["steps"] == 40
+    assert metrics["steps"] == 60
     assert metrics["train_loss_last"] < metrics["train_loss_first"]
     assert metrics["eval_loss"] is not None and metrics["tokens"] > 0 and metrics["tokens_per_second"] > 0
     for name in ["adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "training_args.json", "loss_curve.jsonl"]:
         assert (output / name).exists(), name
     progress = [payload for kind, payload in events if kind == "progress"]
-    assert progress[-1]["step"] == 40 and progress[-1]["total"] == 40
+    assert progress[-1]["step"] == 60 and progress[-1]["total"] == 60
     assert any(kind == "checkpoint" for kind, _ in events)
 
     # Any PEFT-aware tool loads it: plain transformers + PeftModel, nothing of ats-lora.
@@ -55,7 +55,7 @@ def test_sft_learns_and_the_adapter_loads_with_plain_peft_and_stops_at_eos(tiny_
     new_tokens = generated[0][inputs["input_ids"].shape[1] :].tolist()
     assert tokenizer.eos_token_id in new_tokens, tokenizer.decode(new_tokens)
     assert new_tokens[-1] == tokenizer.eos_token_id
-    # It learned the answers' shape in 40 steps (the exact figures need more).
+    # It learned the answers' shape in 60 steps (the exact figures need more; 40 were enough for some tiny models, not all).
     assert "match_score" in tokenizer.decode(new_tokens, skip_special_tokens=True), answer
 
     # The worker's own inference methods on the same adapter: generate, score and merge.
