@@ -34,7 +34,15 @@ Examples:
 Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
     );
   program.addCommand(collectCommand());
-  program.addCommand(buildDbCommand());
+  program.addCommand(
+    buildDbCommand({
+      openRetriever: async (store, config) => {
+        const { KnowledgeStore, passageRetriever } = await import("@ats-lora/rag");
+        const knowledge = await KnowledgeStore.open(store, config);
+        return { retriever: passageRetriever(knowledge, { k: config.rag.top_k, mode: config.rag.mode }), close: () => knowledge.close() };
+      },
+    }),
+  );
   program.addCommand(ragCommand());
   program.addCommand(trainCommand());
   program.addCommand(modelsCommand());

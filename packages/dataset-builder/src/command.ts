@@ -1,10 +1,17 @@
 import path from "node:path";
 import { Command } from "commander";
-import { createRunContext, nonNegativeInt, probability, type GlobalOptions } from "@ats-lora/core";
+import { createRunContext, InputError, nonNegativeInt, probability, type AtsConfig, type GlobalOptions } from "@ats-lora/core";
 import type { TrainingPairsManifest } from "./schema.js";
 
+/** Opens the knowledge store for --rag; the cli wires in the rag package, so build-db does not depend on it. */
+export type OpenRetriever = (
+  store: string,
+  config: AtsConfig,
+) => Promise<{ retriever: import("./build.js").PassageRetriever; close(): Promise<void> }>;
+
 /** `ats-lora build-db`: feedback → SFT / DPO / KTO training pairs. */
-export function buildDbCommand(): Command {
+export function buildDbCommand(options: { openRetriever?: OpenRetriever } = {}): Command {
+  const { openRetriever } = options;
   return new Command("build-db")
     .description("turn reviewers' feedback into SFT, DPO and KTO training pairs (feedback_db/training_pairs/)")
     .option("--input <file>", "build from an interactions.jsonl file instead of the feedback store")
@@ -38,13 +45,8 @@ Examples:
         });
         const { buildTrainingPairsWithStats } = await import("./build.js");
         const outputDir = options.output ?? context.paths.trainingPairs;
-        let knowledge: import("@ats-lora/rag").KnowledgeStore | undefined;
-        let retriever: import("./build.js").PassageRetriever | undefined;
-        if (options.rag) {
-          const rag = await import("@ats-lora/rag");
-          knowledge = await rag.KnowledgeStore.open(options.rag === true ? context.paths.vectorStore : options.rag, context.config);
-          retriever = rag.passageRetriever(knowledge, { k: context.config.rag.top_k, mode: context.config.rag.mode });
-        }
+        if (options.rag && !openRetriever) throw new InputError("--rag needs the knowledge store, which this program does not include");
+        const knowledge = options.rag ? await openRetriever!(options.rag === true ? context.paths.vectorStore : options.rag, context.config) : undefined;
         const { manifest, run } = await buildTrainingPairsWithStats({
           config: context.config,
           storeFile: options.input === undefined ? context.paths.feedbackSqlite : undefined,
@@ -54,7 +56,7 @@ Examples:
           strict: options.strict,
           progress: context.progress(),
           onWarning: (message) => context.reporter.warn(message),
-          retriever,
+          retriever: knowledge?.retriever,
         }).finally(() => knowledge?.close());
         context.reporter.info(`embedded ${run.embedded} texts, ${run.cached} more from the cache`);
         context.reporter.result(manifest, () => renderManifest(manifest, outputDir));
