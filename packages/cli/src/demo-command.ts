@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import path from "node:path";
 import { Command } from "commander";
 import { createRunContext, type GlobalOptions } from "@ats-lora/core";
@@ -9,8 +10,11 @@ export function demoCommand(): Command {
     .addHelpText(
       "after",
       `
-Without --workdir a new folder ats-lora-demo-YYYYMMDD-HHMMSS is made in the current folder. Running it again
-in the same --workdir is safe: the import is a no-op the second time.
+Stages: create a tiny base model (kept on a second run), collect import of the bundled samples, build-db,
+rag build of data/ats_docs, a short LoRA run (demo.* settings), and eval of the adapter against its base on the
+SFT test split, with report.html. A few minutes on a laptop CPU. Without --workdir a new folder
+ats-lora-demo-YYYYMMDD-HHMMSS is made in the current folder; running it again in the same --workdir is safe
+(the import is a no-op, the store is unchanged, the adapter is trained again).
 
 Example:
   $ ats-lora demo
@@ -19,13 +23,19 @@ Example:
     .action(async (_options: unknown, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = createRunContext(globals);
-      const [{ runDemo }, { renderStats }] = await Promise.all([import("./demo.js"), import("@ats-lora/feedback/command")]);
+      const [{ runDemo }, { renderStats }, { renderSummary }] = await Promise.all([
+        import("./demo.js"),
+        import("@ats-lora/feedback/command"),
+        import("@ats-lora/evaluator"),
+      ]);
       const result = await runDemo({
         workdir: globals.workdir,
         config: context.config,
         progress: (unit) => context.progress({ unit }),
         onWarning: (message) => context.reporter.warn(message),
+        onStage: (message) => context.reporter.info(message),
       });
+      const report = JSON.parse(fs.readFileSync(result.report.json, "utf8")) as Parameters<typeof renderSummary>[0];
       const counts = result.training_pairs.counts;
       context.reporter.result(result, () =>
         [
@@ -38,10 +48,20 @@ Example:
           renderStats(result.stats),
           "",
           `training pairs in ${path.join(result.workdir, "feedback_db", "training_pairs")}: sft ${counts.sft.total}, dpo ${counts.dpo.total}, kto ${counts.kto.total} (train/val/test ${counts.sft.train}/${counts.sft.val}/${counts.sft.test} for sft)`,
+          `knowledge store in ${path.join(result.workdir, "vector_store")}: ${result.rag.manifest.counts.chunks} chunks from ${result.rag.manifest.counts.sources} files`,
+          `adapter ${result.training.adapter}: ${String(result.training.metrics.steps)} steps, loss on a training sample ${fmt(result.training.metrics.train_loss_first)} → ${fmt(result.training.metrics.train_loss_last)}`,
           "",
+          `eval on ${result.comparison.examples} test examples (tuned = adapter, base = ${result.base_model.path}):`,
+          renderSummary(report),
+          "",
+          `report: ${result.report.html}`,
           `stages: ${result.stages.map((stage) => `${stage.name} ${stage.seconds}s`).join(", ")}`,
           `next: ats-lora --workdir ${result.workdir} collect review   # rate the interactions still awaiting review`,
         ].join("\n"),
       );
     });
+}
+
+function fmt(value: unknown): string {
+  return typeof value === "number" ? value.toFixed(3) : "–";
 }

@@ -2,7 +2,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { bundledDataDir, workdirPaths, type AtsConfig, type ProgressSink } from "@ats-lora/core";
 import { buildTrainingPairs, type TrainingPairsManifest } from "@ats-lora/dataset-builder";
+import { Embedder } from "@ats-lora/embeddings";
+import { attachMetadata, evaluate, readTestData, writeReport, type EvalReport, type ReportFiles } from "@ats-lora/evaluator";
 import { FeedbackStore, importJsonlFile, type FeedbackStats, type ImportReport } from "@ats-lora/feedback";
+import { buildStore, type BuildStoreReport } from "@ats-lora/rag";
+import { runTraining, WorkerClient, workerModelRunner, type ResultOf, type TrainEvent } from "@ats-lora/trainer";
 
 export interface DemoOptions {
   /** The working folder; a new one is made beside `cwd` when not given. */
@@ -11,6 +15,8 @@ export interface DemoOptions {
   config: AtsConfig;
   progress?: (unit: "count" | "bytes") => ProgressSink;
   onWarning?: (message: string) => void;
+  /** A line for the human as each stage starts. */
+  onStage?: (message: string) => void;
   now?: Date;
 }
 
@@ -20,6 +26,18 @@ export interface DemoResult {
   imports: ImportReport[];
   stats: FeedbackStats;
   training_pairs: TrainingPairsManifest;
+  base_model: { path: string; created: ResultOf<"create_tiny"> | null };
+  rag: Pick<BuildStoreReport, "manifest" | "files">;
+  training: { adapter: string; metrics: Record<string, unknown> };
+  /** Base against tuned on build-db's SFT test split. */
+  comparison: {
+    examples: number;
+    base: EvalReport["systems"][number]["metrics"];
+    tuned: EvalReport["systems"][number]["metrics"];
+    metrics: EvalReport["comparisons"][number]["metrics"];
+    verdict: string;
+  };
+  report: ReportFiles;
 }
 
 /** The bundled sample files the demo imports. */
@@ -37,15 +55,18 @@ export function newDemoWorkdir(cwd: string, now: Date): string {
 }
 
 /**
- * The loop on the bundled sample data. Today: collect (import the sample interactions, feedback and gold
- * pairs), the store's statistics and build-db; rag, train and eval join as they land.
+ * The loop on the bundled sample data, on the CPU: a tiny base model made here (kept on a second run), collect
+ * (the sample interactions, feedback and gold pairs), build-db, rag build of data/ats_docs, a short LoRA run,
+ * and eval of the tuned adapter against its base on the SFT test split, with the report written.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const workdir = path.resolve(options.workdir ?? newDemoWorkdir(options.cwd ?? process.cwd(), options.now ?? new Date()));
   const paths = workdirPaths(workdir);
   for (const folder of [paths.feedbackDb, paths.vectorStore, paths.models]) fs.mkdirSync(folder, { recursive: true });
   const stages: DemoResult["stages"] = [];
+  const config = options.config;
   const timed = async <T>(name: string, run: () => T | Promise<T>): Promise<T> => {
+    options.onStage?.(`demo: ${name}`);
     const start = performance.now();
     const result = await run();
     stages.push({ name, seconds: Math.round(performance.now() - start) / 1000 });
@@ -78,5 +99,132 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       onWarning: options.onWarning,
     }),
   );
-  return { workdir, stages, imports, stats, training_pairs: trainingPairs };
+
+  const tiny = path.join(paths.models, "tiny");
+  const created = await timed("create the tiny base model", () => createTinyModel(tiny, config, options.progress?.("count")));
+
+  const knowledge = await timed("rag build", () =>
+    buildStore({
+      docsDir: path.join(bundledDataDir(), "ats_docs"),
+      outputDir: paths.vectorStore,
+      config,
+      embeddingCacheFile: path.join(paths.cache, "embeddings.sqlite"),
+      progress: options.progress?.("count"),
+      onWarning: options.onWarning,
+    }),
+  );
+
+  const adapter = path.join(paths.models, "demo-v1");
+  const trainConfig: AtsConfig = {
+    ...config,
+    training: {
+      ...config.training,
+      max_steps: config.demo.train_steps,
+      learning_rate: config.demo.learning_rate,
+      warmup_steps: Math.min(5, config.demo.train_steps),
+      save_steps: config.demo.train_steps,
+      logging_steps: Math.max(1, Math.floor(config.demo.train_steps / 12)),
+      gradient_checkpointing: false,
+    },
+  };
+  const trained = await timed("train", async () => {
+    // A second run trains again from the start, not from the first run's last checkpoint.
+    fs.rmSync(adapter, { recursive: true, force: true });
+    const bar = options.progress?.("count");
+    const outcome = await runTraining({
+      config: trainConfig,
+      base: tiny,
+      dataDir: paths.trainingPairs,
+      outputDir: adapter,
+      format: "sft",
+      onEvent: (event: TrainEvent) => {
+        if (event.method === "progress" && event.params.stage === "train") {
+          if (event.params.step <= 1) bar?.start(event.params.total, "train");
+          bar?.update(event.params.step);
+        }
+      },
+    }).finally(() => bar?.stop());
+    if (outcome.status !== "completed") throw new Error("the demo's training run was cancelled");
+    return outcome;
+  });
+
+  const evaluation = await timed("eval base vs tuned", async () => {
+    const testFile = path.join(paths.trainingPairs, "sft", "test.jsonl");
+    const examples = readTestData(testFile);
+    const lookup = FeedbackStore.open(paths.feedbackSqlite, { readonly: true });
+    try {
+      attachMetadata(examples, (ids) => ids.map((id) => lookup.getInteraction(id)?.metadata).find((metadata) => metadata && Object.keys(metadata).length > 0));
+    } finally {
+      lookup.close();
+    }
+    const outDir = path.join(workdir, "eval", "demo");
+    const { client } = await WorkerClient.start({ logFile: path.join(outDir, "worker.log") });
+    const embedder = await Embedder.load({
+      model: config.embeddings.model,
+      dtype: config.embeddings.dtype,
+      batchSize: config.embeddings.batch_size,
+      cacheFile: path.join(paths.cache, "embeddings.sqlite"),
+    });
+    try {
+      const { report, examples: records } = await evaluate({
+        config,
+        testFile,
+        examples,
+        systems: [
+          { name: "tuned", role: "model", model: { model: adapter, base: tiny } },
+          { name: "base", role: "base", model: { model: tiny } },
+        ],
+        runner: workerModelRunner(client),
+        embedder,
+        maxNewTokens: config.demo.max_new_tokens,
+        seed: config.training.seed,
+        bootstrapSamples: config.eval.bootstrap_samples,
+        progress: options.progress?.("count"),
+        onStage: options.onStage,
+      });
+      return { report, files: writeReport(report, records, outDir) };
+    } finally {
+      await embedder.close();
+      await client.close();
+    }
+  });
+
+  const [tuned, base] = evaluation.report.systems;
+  const comparison = evaluation.report.comparisons[0]!;
+  return {
+    workdir,
+    stages,
+    imports,
+    stats,
+    training_pairs: trainingPairs,
+    base_model: { path: tiny, created },
+    rag: { manifest: knowledge.manifest, files: knowledge.files },
+    training: { adapter, metrics: trained.metrics as Record<string, unknown> },
+    comparison: { examples: comparison.examples, base: base!.metrics, tuned: tuned!.metrics, metrics: comparison.metrics, verdict: comparison.verdict },
+    report: evaluation.files,
+  };
+}
+
+/** The tiny Mistral-architecture base model (BPE tokenizer and short pretraining on data/); kept when it exists. */
+async function createTinyModel(dir: string, config: AtsConfig, progress: ProgressSink | undefined): Promise<ResultOf<"create_tiny"> | null> {
+  if (fs.existsSync(path.join(dir, "config.json"))) return null;
+  const { client } = await WorkerClient.start();
+  const unsubscribe = client.onNotification((notification) => {
+    if (notification.method === "progress" && notification.params.stage === "pretrain") {
+      if (notification.params.step === 1) progress?.start(notification.params.total, "pretrain");
+      progress?.update(notification.params.step);
+    }
+  });
+  try {
+    return await client.request("create_tiny", {
+      output_dir: path.resolve(dir),
+      sources: [bundledDataDir()],
+      pretrain_steps: config.demo.pretrain_steps,
+      seed: config.training.seed,
+    });
+  } finally {
+    unsubscribe();
+    progress?.stop();
+    await client.close();
+  }
 }

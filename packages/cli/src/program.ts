@@ -1,7 +1,9 @@
+import fs from "node:fs";
 import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
-import { isAtsError, ExitCode } from "@ats-lora/core";
+import { isAtsError, ExitCode, type AtsConfig } from "@ats-lora/core";
 import { buildDbCommand } from "@ats-lora/dataset-builder/command";
+import { evalCommand } from "@ats-lora/evaluator/command";
 import { collectCommand } from "@ats-lora/feedback/command";
 import { ragCommand } from "@ats-lora/rag/command";
 import { doctorCommand, modelsCommand, trainCommand } from "@ats-lora/trainer/command";
@@ -34,23 +36,41 @@ Examples:
 Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
     );
   program.addCommand(collectCommand());
-  program.addCommand(
-    buildDbCommand({
-      openRetriever: async (store, config) => {
-        const { KnowledgeStore, passageRetriever } = await import("@ats-lora/rag");
-        const knowledge = await KnowledgeStore.open(store, config);
-        return { retriever: passageRetriever(knowledge, { k: config.rag.top_k, mode: config.rag.mode }), close: () => knowledge.close() };
-      },
-    }),
-  );
+  program.addCommand(buildDbCommand({ openRetriever }));
   program.addCommand(ragCommand());
   program.addCommand(trainCommand());
+  program.addCommand(evalCommand({ openRunner, openRetriever, openMetadata }));
   program.addCommand(modelsCommand());
   program.addCommand(doctorCommand());
   program.addCommand(configCommand());
   program.addCommand(demoCommand());
   applyToAll(program, (command) => command.exitOverride());
   return program;
+}
+
+/** The knowledge store as build-db and eval take it (--rag). */
+async function openRetriever(store: string, config: AtsConfig) {
+  const { KnowledgeStore, passageRetriever } = await import("@ats-lora/rag");
+  const knowledge = await KnowledgeStore.open(store, config);
+  return { retriever: passageRetriever(knowledge, { k: config.rag.top_k, mode: config.rag.mode }), close: () => knowledge.close() };
+}
+
+/** The Python worker as eval runs models on it. */
+async function openRunner(logFile: string) {
+  const { WorkerClient, workerModelRunner } = await import("@ats-lora/trainer");
+  const { client } = await WorkerClient.start({ logFile });
+  return { runner: workerModelRunner(client), close: () => client.close() };
+}
+
+/** Interaction metadata from the workdir's feedback store, when there is one. */
+async function openMetadata(storeFile: string) {
+  if (!fs.existsSync(storeFile)) return undefined;
+  const { FeedbackStore } = await import("@ats-lora/feedback");
+  const store = FeedbackStore.open(storeFile, { readonly: true });
+  return {
+    lookup: (ids: readonly string[]) => ids.map((id) => store.getInteraction(id)?.metadata).find((metadata) => metadata && Object.keys(metadata).length > 0),
+    close: () => store.close(),
+  };
 }
 
 function applyToAll(command: Command, apply: (command: Command) => void): void {

@@ -92,6 +92,12 @@ export const ConfigSchema = z.strictObject({
     max_new_tokens: positiveInt,
     bootstrap_samples: positiveInt,
   }),
+  demo: z.strictObject({
+    pretrain_steps: z.number().int().nonnegative(),
+    train_steps: positiveInt,
+    learning_rate: z.number().positive(),
+    max_new_tokens: positiveInt,
+  }),
 });
 
 export type AtsConfig = z.infer<typeof ConfigSchema>;

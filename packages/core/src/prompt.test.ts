@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "./config.js";
-import { buildPrompt } from "./prompt.js";
+import { buildPrompt, parsePrompt } from "./prompt.js";
 
 const prompts = loadConfig({ env: {} }).prompts;
 
@@ -26,5 +26,23 @@ describe("buildPrompt", () => {
   it("follows a configured template", () => {
     const custom = { ...prompts, template: "<s>[INST] {instruction}\n{context}{query} [/INST]", context_section: "{items}\n" };
     expect(buildPrompt({ task: "x", query: "q", context: ["c"] }, custom)).toBe(`<s>[INST] ${prompts.instructions.default}\nc\nq [/INST]`);
+  });
+});
+
+describe("parsePrompt", () => {
+  it("takes a built prompt apart into instruction, context passages and query", () => {
+    const input = { task: "match_score", query: "Score this match.", context: ["Resume: Go, {\"a\": 1}", "Job: SRE"], retrieved: ["rubric"] };
+    expect(parsePrompt(buildPrompt(input, prompts), prompts)).toEqual({
+      instruction: prompts.instructions.match_score,
+      context: ["Resume: Go, {\"a\": 1}", "Job: SRE", "rubric"],
+      query: "Score this match.",
+    });
+  });
+
+  it("reads a prompt without context, a custom template, and refuses a prompt built otherwise", () => {
+    expect(parsePrompt(buildPrompt({ task: "x", query: "Hi\nthere" }, prompts), prompts)).toEqual({ instruction: prompts.instructions.default, context: [], query: "Hi\nthere" });
+    const custom = { ...prompts, template: "<s>[INST] {instruction}\n{context}{query} [/INST]", context_section: "{items}\n" };
+    expect(parsePrompt(buildPrompt({ task: "x", query: "q", context: ["c"] }, custom), custom)?.context).toEqual(["c"]);
+    expect(parsePrompt("Tell me a joke", prompts)).toBeUndefined();
   });
 });

@@ -27,3 +27,45 @@ export function buildPrompt(input: PromptInput, prompts: PromptConfig): string {
 function fill(template: string, values: Record<string, string>): string {
   return template.replace(/\{(\w+)\}/g, (match, name: string) => values[name] ?? match);
 }
+
+/** A built prompt taken apart again: what evaluation needs (the resume, the job, the query) from a test row. */
+export interface ParsedPrompt {
+  instruction: string;
+  /** The context passages in order: the interaction's own first, then any retrieved ones. */
+  context: string[];
+  query: string;
+}
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * The inverse of `buildPrompt` under the same configuration; undefined when the prompt was not built with
+ * this template. A passage that itself contains the separator comes back split in two (the separator is the
+ * only boundary a rendered prompt keeps).
+ */
+export function parsePrompt(prompt: string, prompts: PromptConfig): ParsedPrompt | undefined {
+  const [sectionHead, sectionTail] = prompts.context_section.split("{items}") as [string, string];
+  // Placeholders become lazy groups; {context} is optional because an empty context renders as nothing.
+  let pattern = "";
+  const order: string[] = [];
+  for (const part of prompts.template.split(/(\{instruction\}|\{context\}|\{query\})/)) {
+    if (part === "{instruction}" || part === "{query}") {
+      pattern += "([\\s\\S]*?)";
+      order.push(part.slice(1, -1));
+    } else if (part === "{context}") {
+      pattern += `(?:${escapeRegExp(sectionHead)}([\\s\\S]*?)${escapeRegExp(sectionTail)})?`;
+      order.push("context");
+    } else {
+      pattern += escapeRegExp(part);
+    }
+  }
+  const match = new RegExp(`^${pattern}$`).exec(prompt);
+  if (!match) return undefined;
+  const groups = Object.fromEntries(order.map((name, index) => [name, match[index + 1]]));
+  const items = groups.context;
+  return {
+    instruction: groups.instruction ?? "",
+    context: items === undefined || items === "" ? [] : prompts.context_separator === "" ? [items] : items.split(prompts.context_separator),
+    query: groups.query ?? "",
+  };
+}

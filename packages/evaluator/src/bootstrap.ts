@@ -30,18 +30,37 @@ export function pairedBootstrap(
   delta: (indices: ArrayLike<number>) => number,
   options: { samples: number; seed: number; level?: number },
 ): BootstrapInterval {
+  return pairedBootstrapMany(n, (indices) => ({ delta: delta(indices) }), options).delta ?? { delta: Number.NaN, low: Number.NaN, high: Number.NaN, samples: 0 };
+}
+
+/**
+ * The same for several statistics at once, all on the same resamples (one resampling per comparison, not per
+ * metric): `deltas(indices)` returns each statistic by name; the names of the full-sample call are reported.
+ */
+export function pairedBootstrapMany(
+  n: number,
+  deltas: (indices: ArrayLike<number>) => Record<string, number>,
+  options: { samples: number; seed: number; level?: number },
+): Record<string, BootstrapInterval> {
   const identity = Uint32Array.from({ length: n }, (_, i) => i);
-  const observed = delta(identity);
+  const observed = deltas(identity);
   const random = seededRandom(options.seed);
-  const values: number[] = [];
+  const values = new Map<string, number[]>(Object.keys(observed).map((name) => [name, []]));
   const indices = new Uint32Array(n);
   for (let s = 0; s < options.samples; s += 1) {
     for (let i = 0; i < n; i += 1) indices[i] = Math.floor(random() * n);
-    const value = delta(indices);
-    if (!Number.isNaN(value)) values.push(value);
+    const resampled = deltas(indices);
+    for (const [name, list] of values) {
+      const value = resampled[name];
+      if (value !== undefined && !Number.isNaN(value)) list.push(value);
+    }
   }
-  values.sort((a, b) => a - b);
   const alpha = (1 - (options.level ?? 0.95)) / 2;
-  const pick = (q: number) => (values.length === 0 ? Number.NaN : values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))]!);
-  return { delta: observed, low: pick(alpha), high: pick(1 - alpha), samples: values.length };
+  const result: Record<string, BootstrapInterval> = {};
+  for (const [name, list] of values) {
+    list.sort((a, b) => a - b);
+    const pickAt = (q: number) => (list.length === 0 ? Number.NaN : list[Math.min(list.length - 1, Math.max(0, Math.round(q * (list.length - 1))))]!);
+    result[name] = { delta: observed[name]!, low: pickAt(alpha), high: pickAt(1 - alpha), samples: list.length };
+  }
+  return result;
 }

@@ -2,3 +2,4 @@ export * from "./protocol.js";
 export * from "./worker-client.js";
 export * from "./training-data.js";
 export * from "./train.js";
+export * from "./inference.js";

@@ -1,0 +1,453 @@
+import fs from "node:fs";
+import path from "node:path";
+import { buildPrompt, InputError, parsePrompt, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import { baselineOutput, matchPairs, tfidfSimilarity, weightedScores, type BaselineMethod } from "./baseline.js";
+import { pairedBootstrapMany } from "./bootstrap.js";
+import {
+  COUNT_METRICS,
+  exampleFeatures,
+  fieldBreakdown,
+  groupMetrics,
+  LOWER_IS_BETTER,
+  scoreExample,
+  SPEED_METRICS,
+  type ExampleFeatures,
+  type ExampleScores,
+  type SystemOutput,
+} from "./score.js";
+import { matchPredictions, type EvalExample } from "./test-data.js";
+
+/** A model argument as the worker takes it: a hub id or folder, or an adapter folder on a base. */
+export interface ModelRef {
+  model: string;
+  base?: string | null;
+}
+
+export interface Generation {
+  text: string;
+  tokens: number;
+  seconds: number;
+}
+
+/** What runs models: the trainer's Python worker in the CLI (this package does not depend on it). */
+export interface ModelRunner {
+  generate(ref: ModelRef, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void): Promise<Generation[]>;
+  score(ref: ModelRef, prompts: string[], references: string[], onProgress?: (done: number) => void): Promise<Array<{ loss: number | null; tokens: number }>>;
+}
+
+/** Sentence embeddings for similarity metrics (the project's embedder). */
+export interface TextEmbedder {
+  identity: { model: string; dtype: string; dimension: number };
+  embed(texts: readonly string[], onProgress?: (progress: { done: number; total: number }) => void): Promise<{ vectors: Float32Array[] }>;
+}
+
+/** Where --rag passages come from (the rag package's KnowledgeStore in the CLI). */
+export interface PassageRetriever {
+  describe: { store: string; top_k: number; mode: string };
+  passages(query: string): Promise<string[]>;
+}
+
+export type SystemSpec =
+  | { name: string; role: "model" | "base" | "compare"; model: ModelRef }
+  | { name: string; role: "predictions"; file: string }
+  | { name: string; role: "baseline"; method: BaselineMethod };
+
+export interface EvaluateOptions {
+  config: AtsConfig;
+  testFile: string;
+  examples: EvalExample[];
+  /** The first is the system under evaluation; every other one is compared against it. */
+  systems: SystemSpec[];
+  runner?: ModelRunner;
+  embedder: TextEmbedder;
+  retriever?: PassageRetriever;
+  maxNewTokens: number;
+  seed: number;
+  bootstrapSamples: number;
+  progress?: ProgressSink;
+  onStage?: (message: string) => void;
+  now?: Date;
+}
+
+export type MetricValues = Record<string, number>;
+
+export interface SystemReport {
+  name: string;
+  role: SystemSpec["role"];
+  model?: ModelRef;
+  file?: string;
+  method?: BaselineMethod;
+  /** Examples this system answered (a baseline answers match scores only). */
+  answered: number;
+  /** Metrics by group: `overall`, then each task. */
+  metrics: Record<string, MetricValues>;
+  /** 95% bootstrap interval of each metric, by group. */
+  intervals: Record<string, Record<string, [number, number]>>;
+  /** Precision/recall/F1 per parsed resume field. */
+  fields?: ReturnType<typeof fieldBreakdown>;
+  /** The run's loss curve and metrics, where the model is a folder train wrote. */
+  training?: TrainingLog;
+}
+
+export interface TrainingLog {
+  loss_curve: Array<{ step: number; loss?: number; eval_loss?: number }>;
+  metrics: Record<string, unknown> | null;
+}
+
+export interface MetricComparison {
+  group: string;
+  metric: string;
+  /** The evaluated system's value, the other's, and their difference (evaluated − other) with its 95% paired bootstrap interval. */
+  value: number;
+  other: number;
+  delta: number;
+  low: number;
+  high: number;
+  better: "higher" | "lower";
+  /** better / worse: the interval excludes zero in that direction; unclear: it does not. */
+  outcome: "better" | "worse" | "unclear";
+}
+
+export interface Comparison {
+  system: string;
+  against: string;
+  examples: number;
+  metrics: MetricComparison[];
+  improved: number;
+  worsened: number;
+  unclear: number;
+  verdict: string;
+}
+
+export interface ExampleRecord {
+  line: number;
+  task: string;
+  prompt: string;
+  reference: string;
+  outputs: Record<string, (SystemOutput & { scores: ExampleScores }) | null>;
+}
+
+export interface EvalReport {
+  report_version: 1;
+  created_at: string;
+  test_data: { file: string; examples: number; tasks: Record<string, number> };
+  settings: { max_new_tokens: number; temperature: 0; seed: number; bootstrap_samples: number; confidence_level: 0.95; rag: PassageRetriever["describe"] | null };
+  embedder: TextEmbedder["identity"];
+  systems: SystemReport[];
+  comparisons: Comparison[];
+}
+
+/**
+ * Evaluates each system on the same examples, scores the outputs, and compares the first system with each
+ * other one (paired bootstrap over examples). Returns the report and every example's outputs and scores.
+ */
+export async function evaluate(options: EvaluateOptions): Promise<{ report: EvalReport; examples: ExampleRecord[] }> {
+  const { config, examples } = options;
+  const progress = options.progress ?? silentProgress;
+  const stage = options.onStage ?? (() => undefined);
+  const prompts = options.retriever ? await withRetrieved(examples, options.retriever, config, options.testFile) : examples.map((example) => example.prompt);
+
+  const outputs = new Map<string, Array<SystemOutput | null>>();
+  for (const system of options.systems) {
+    outputs.set(system.name, await systemOutputs(system, examples, prompts, options, progress, stage));
+  }
+
+  stage("scoring the outputs");
+  const features = examples.map((example) => exampleFeatures(example, config.prompts));
+  const scores = await scoreAll(options.embedder, features, outputs, progress);
+
+  const groups = groupIndices(examples);
+  const systems: SystemReport[] = options.systems.map((system) => {
+    const own = scores.get(system.name)!;
+    const metrics: SystemReport["metrics"] = {};
+    const intervals: SystemReport["intervals"] = {};
+    for (const [group, all] of groups) {
+      const indices = all.filter((index) => own[index] !== null);
+      if (indices.length === 0) continue;
+      const rows = indices.map((index) => own[index]!);
+      const feats = indices.map((index) => features[index]!);
+      const taskMetrics = { taskMetrics: group !== "overall" };
+      const boot = pairedBootstrapMany(indices.length, (picked) => groupMetrics(rows, feats, picked, taskMetrics), {
+        samples: options.bootstrapSamples,
+        seed: options.seed,
+      });
+      metrics[group] = Object.fromEntries(Object.entries(boot).map(([metric, interval]) => [metric, interval.delta]));
+      intervals[group] = Object.fromEntries(
+        Object.entries(boot)
+          .filter(([metric]) => !COUNT_METRICS.has(metric))
+          .map(([metric, interval]) => [metric, [interval.low, interval.high] as [number, number]]),
+      );
+    }
+    const parsed = groups.get("resume_parse")?.filter((index) => own[index] !== null) ?? [];
+    return {
+      name: system.name,
+      role: system.role,
+      ...("model" in system ? { model: system.model } : {}),
+      ...("file" in system ? { file: system.file } : {}),
+      ...("method" in system ? { method: system.method } : {}),
+      answered: own.filter((row) => row !== null).length,
+      metrics,
+      intervals,
+      ...(parsed.length > 0 ? { fields: fieldBreakdown(own as ExampleScores[], parsed) } : {}),
+      ...("model" in system ? trainingLog(system.model.model) : {}),
+    };
+  });
+
+  const [primary, ...others] = options.systems;
+  const comparisons = others.map((other) => compare(primary!.name, other.name, scores, features, groups, options));
+
+  const tasks: Record<string, number> = {};
+  for (const example of examples) tasks[example.task] = (tasks[example.task] ?? 0) + 1;
+  const report: EvalReport = {
+    report_version: 1,
+    created_at: (options.now ?? new Date()).toISOString(),
+    test_data: { file: path.resolve(options.testFile), examples: examples.length, tasks },
+    settings: {
+      max_new_tokens: options.maxNewTokens,
+      temperature: 0,
+      seed: options.seed,
+      bootstrap_samples: options.bootstrapSamples,
+      confidence_level: 0.95,
+      rag: options.retriever?.describe ?? null,
+    },
+    embedder: options.embedder.identity,
+    systems,
+    comparisons,
+  };
+  const records: ExampleRecord[] = examples.map((example, index) => ({
+    line: example.line,
+    task: example.task,
+    prompt: prompts[index]!,
+    reference: example.completion,
+    outputs: Object.fromEntries(
+      options.systems.map((system) => {
+        const output = outputs.get(system.name)![index];
+        const score = scores.get(system.name)![index];
+        return [system.name, output && score ? { ...output, scores: score } : null];
+      }),
+    ),
+  }));
+  return { report, examples: records };
+}
+
+/** Prompts rebuilt with retrieved passages (as build-db --rag builds them), refusing prompts that already have them. */
+async function withRetrieved(examples: readonly EvalExample[], retriever: PassageRetriever, config: AtsConfig, testFile: string): Promise<string[]> {
+  const manifest = path.join(path.dirname(path.dirname(path.resolve(testFile))), "manifest.json");
+  if (fs.existsSync(manifest)) {
+    const rag = (JSON.parse(fs.readFileSync(manifest, "utf8")) as { rag?: unknown }).rag;
+    if (rag) {
+      throw new InputError(`the test prompts already hold retrieved passages (${manifest} records build-db --rag)`, {
+        hint: "drop --rag: eval would add the passages a second time",
+      });
+    }
+  }
+  const prompts: string[] = [];
+  for (const example of examples) {
+    const parsed = parsePrompt(example.prompt, config.prompts);
+    if (!parsed) {
+      throw new InputError(`${testFile}:${example.line}: prompt: not built with the configured prompts.template, so --rag cannot add passages to it`, {
+        hint: "evaluate it without --rag, or rebuild the test data with this configuration",
+      });
+    }
+    prompts.push(buildPrompt({ task: example.task, query: parsed.query, context: parsed.context, retrieved: await retriever.passages(parsed.query) }, config.prompts));
+  }
+  return prompts;
+}
+
+async function systemOutputs(
+  system: SystemSpec,
+  examples: readonly EvalExample[],
+  prompts: string[],
+  options: EvaluateOptions,
+  progress: ProgressSink,
+  stage: (message: string) => void,
+): Promise<Array<SystemOutput | null>> {
+  if (system.role === "predictions") {
+    return matchPredictions(system.file, examples).map((row) => ({
+      text: row.prediction,
+      ...(row.seconds !== undefined ? { seconds: row.seconds } : {}),
+      ...(row.tokens !== undefined ? { tokens: row.tokens } : {}),
+    }));
+  }
+  if (system.role === "baseline") {
+    stage(`baseline ${system.method}: scoring the match-score examples`);
+    const pairs = matchPairs(examples, options.config.prompts);
+    const similarity =
+      system.method === "tfidf"
+        ? async (texts: Array<[string, string]>) => tfidfSimilarity(texts)
+        : async (texts: Array<[string, string]>) => {
+            const { vectors } = await options.embedder.embed(texts.flat());
+            return texts.map((_, i) => dot(vectors[2 * i]!, vectors[2 * i + 1]!));
+          };
+    const values = await weightedScores(pairs, similarity);
+    const result: Array<SystemOutput | null> = examples.map(() => null);
+    pairs.forEach((pair, i) => (result[pair.example] = { text: baselineOutput(values[i]!) }));
+    return result;
+  }
+  const runner = options.runner;
+  if (!runner) throw new InputError(`evaluating ${system.name} needs a model runner`);
+  stage(`${system.name}: generating ${prompts.length} answers with ${describeModel(system.model)}`);
+  progress.start(prompts.length, `${system.name} generate`);
+  const generations = await runner.generate(system.model, prompts, { maxNewTokens: options.maxNewTokens, seed: options.seed }, (done) => progress.update(done));
+  progress.stop();
+  stage(`${system.name}: loss of the ${prompts.length} references`);
+  progress.start(prompts.length, `${system.name} score`);
+  const losses = await runner.score(system.model, prompts, examples.map((example) => example.completion), (done) => progress.update(done));
+  progress.stop();
+  return generations.map((generation, i) => ({
+    text: generation.text,
+    seconds: generation.seconds,
+    tokens: generation.tokens,
+    loss: losses[i]?.loss ?? null,
+    loss_tokens: losses[i]?.tokens ?? 0,
+  }));
+}
+
+export function describeModel(ref: ModelRef): string {
+  return ref.base ? `${ref.model} on ${ref.base}` : ref.model;
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i += 1) sum += a[i]! * b[i]!;
+  return sum;
+}
+
+/** Every system's per-example scores; the embedder sees each distinct text once (vectors are normalised). */
+async function scoreAll(
+  embedder: TextEmbedder,
+  features: readonly ExampleFeatures[],
+  outputs: ReadonlyMap<string, Array<SystemOutput | null>>,
+  progress: ProgressSink,
+): Promise<Map<string, Array<ExampleScores | null>>> {
+  const texts = new Map<string, number>();
+  const want = (text: string) => {
+    if (!texts.has(text)) texts.set(text, texts.size);
+  };
+  for (const feature of features) {
+    want(feature.reference);
+    if (feature.candidate !== undefined) want(feature.candidate);
+    if (feature.vague_part !== undefined) want(feature.vague_part);
+  }
+  for (const list of outputs.values()) for (const output of list) if (output) want(output.text);
+  progress.start(texts.size, "embed");
+  const { vectors } = await embedder.embed([...texts.keys()], ({ done }) => progress.update(done));
+  progress.stop();
+  const vector = (text: string) => vectors[texts.get(text)!]!;
+  const result = new Map<string, Array<ExampleScores | null>>();
+  for (const [name, list] of outputs) {
+    result.set(
+      name,
+      list.map((output, i) => {
+        if (!output) return null;
+        const feature = features[i]!;
+        const own = vector(output.text);
+        return scoreExample(output, feature, {
+          reference: dot(own, vector(feature.reference)),
+          ...(feature.candidate !== undefined ? { candidate: dot(own, vector(feature.candidate)) } : {}),
+          ...(feature.vague_part !== undefined ? { vague_part: dot(own, vector(feature.vague_part)) } : {}),
+        });
+      }),
+    );
+  }
+  return result;
+}
+
+/** Example indices by group: every example (`overall`), then each task's in order of first appearance. */
+function groupIndices(examples: readonly EvalExample[]): Map<string, number[]> {
+  const groups = new Map<string, number[]>([["overall", examples.map((_, i) => i)]]);
+  examples.forEach((example, i) => {
+    const list = groups.get(example.task) ?? [];
+    list.push(i);
+    groups.set(example.task, list);
+  });
+  return groups;
+}
+
+function compare(
+  name: string,
+  otherName: string,
+  scores: ReadonlyMap<string, Array<ExampleScores | null>>,
+  features: readonly ExampleFeatures[],
+  groups: ReadonlyMap<string, number[]>,
+  options: EvaluateOptions,
+): Comparison {
+  const own = scores.get(name)!;
+  const other = scores.get(otherName)!;
+  const metrics: MetricComparison[] = [];
+  let examples = 0;
+  for (const [group, all] of groups) {
+    // Paired: only the examples both systems answered.
+    const indices = all.filter((index) => own[index] !== null && other[index] !== null);
+    if (indices.length === 0) continue;
+    if (group === "overall") examples = indices.length;
+    const a = indices.map((index) => own[index]!);
+    const b = indices.map((index) => other[index]!);
+    const feats = indices.map((index) => features[index]!);
+    const taskMetrics = { taskMetrics: group !== "overall" };
+    const intervals = pairedBootstrapMany(
+      indices.length,
+      (picked) => {
+        const ma = groupMetrics(a, feats, picked, taskMetrics);
+        const mb = groupMetrics(b, feats, picked, taskMetrics);
+        return Object.fromEntries(Object.keys(ma).filter((metric) => metric in mb && !COUNT_METRICS.has(metric)).map((metric) => [metric, ma[metric]! - mb[metric]!]));
+      },
+      { samples: options.bootstrapSamples, seed: options.seed },
+    );
+    const ma = groupMetrics(a, feats, Uint32Array.from(indices.keys()), taskMetrics);
+    const mb = groupMetrics(b, feats, Uint32Array.from(indices.keys()), taskMetrics);
+    for (const [metric, interval] of Object.entries(intervals)) {
+      if (Number.isNaN(interval.delta)) continue;
+      const lowerBetter = LOWER_IS_BETTER.has(metric);
+      const up = interval.low > 0;
+      const down = interval.high < 0;
+      metrics.push({
+        group,
+        metric,
+        value: ma[metric]!,
+        other: mb[metric]!,
+        delta: interval.delta,
+        low: interval.low,
+        high: interval.high,
+        better: lowerBetter ? "lower" : "higher",
+        outcome: up ? (lowerBetter ? "worse" : "better") : down ? (lowerBetter ? "better" : "worse") : "unclear",
+      });
+    }
+  }
+  const quality = metrics.filter((metric) => !SPEED_METRICS.has(metric.metric));
+  const improved = quality.filter((metric) => metric.outcome === "better").length;
+  const worsened = quality.filter((metric) => metric.outcome === "worse").length;
+  const unclear = quality.length - improved - worsened;
+  const word =
+    improved > 0 && worsened === 0 ? "better than" : worsened > 0 && improved === 0 ? "worse than" : improved > 0 ? "mixed against" : "not clearly different from";
+  const headline = quality.find((metric) => metric.group === "overall" && metric.metric === "semantic_similarity");
+  const verdict =
+    `${name} is ${word} ${otherName} on ${examples} examples: better on ${improved}, worse on ${worsened}, unclear on ${unclear} of ${quality.length} metrics (95% paired bootstrap intervals)` +
+    (headline ? `; semantic similarity ${signed(headline.delta)} [${signed(headline.low)}, ${signed(headline.high)}]` : "");
+  return { system: name, against: otherName, examples, metrics, improved, worsened, unclear, verdict };
+}
+
+function signed(value: number): string {
+  return `${value >= 0 ? "+" : ""}${value.toFixed(3)}`;
+}
+
+/** The loss curve and metrics train wrote beside an adapter, when the model is such a folder. */
+export function trainingLog(model: string): { training?: TrainingLog } {
+  const curveFile = path.join(model, "loss_curve.jsonl");
+  if (!fs.existsSync(curveFile)) return {};
+  const loss_curve: TrainingLog["loss_curve"] = [];
+  for (const line of fs.readFileSync(curveFile, "utf8").split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (typeof entry.step !== "number") continue;
+      if (typeof entry.loss === "number") loss_curve.push({ step: entry.step, loss: entry.loss });
+      if (typeof entry.eval_loss === "number") loss_curve.push({ step: entry.step, eval_loss: entry.eval_loss });
+    } catch {
+      // A torn last line of a crashed run: the curve up to it is still worth drawing.
+    }
+  }
+  const metricsFile = path.join(model, "metrics.json");
+  const metrics = fs.existsSync(metricsFile) ? (JSON.parse(fs.readFileSync(metricsFile, "utf8")) as Record<string, unknown>) : null;
+  return { training: { loss_curve, metrics } };
+}

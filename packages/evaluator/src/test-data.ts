@@ -1,0 +1,94 @@
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { InputError, readRecords } from "@ats-lora/core";
+
+/**
+ * One held-out example: build-db's SFT rows (prompt, completion, task, source_ids) or any file of that shape.
+ * `metadata` carries what some metrics need beyond the text (a follow-up's `vague_part`); for build-db's rows
+ * the runner fills it from the feedback store through `source_ids`.
+ */
+export const EvalExampleSchema = z.object({
+  prompt: z.string().min(1),
+  completion: z.string(),
+  task: z.string().min(1).default("default"),
+  source_ids: z.array(z.string()).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type EvalExample = z.infer<typeof EvalExampleSchema> & { line: number };
+
+/** Outputs produced elsewhere (an API model, another system), scored with the same metrics. */
+export const PredictionRowSchema = z.strictObject({
+  prompt: z.string().min(1),
+  prediction: z.string(),
+  /** Optional timings, for latency and tokens/s of systems measured elsewhere. */
+  seconds: z.number().nonnegative().optional(),
+  tokens: z.number().int().nonnegative().optional(),
+});
+export type PredictionRow = z.infer<typeof PredictionRowSchema>;
+
+/** The test file a path names: a JSONL file, or build-db's output folder (its sft/test.jsonl), or a folder holding test.jsonl. */
+export function resolveTestFile(fileOrDir: string): string {
+  if (!fs.existsSync(fileOrDir)) {
+    throw new InputError(`no test data at ${fileOrDir}`, { hint: "run ats-lora build-db first, or pass --test-data FILE.jsonl" });
+  }
+  if (!fs.statSync(fileOrDir).isDirectory()) return fileOrDir;
+  for (const candidate of [path.join(fileOrDir, "sft", "test.jsonl"), path.join(fileOrDir, "test.jsonl")]) {
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new InputError(`${fileOrDir} holds neither sft/test.jsonl nor test.jsonl`, { hint: "pass the JSONL file itself with --test-data" });
+}
+
+export function readTestData(file: string): EvalExample[] {
+  return readRecords(file, EvalExampleSchema, { what: "test data" }).map((record) => ({ ...record.value, line: record.lineNumber }));
+}
+
+/** Metadata of the interactions a row came from (the feedback store, looked up by id). */
+export type MetadataLookup = (sourceIds: readonly string[]) => Record<string, unknown> | undefined;
+
+/** Rows without metadata take their source interactions' (build-db's rows name them in source_ids). */
+export function attachMetadata(examples: EvalExample[], lookup: MetadataLookup): void {
+  for (const example of examples) {
+    if (example.metadata || !example.source_ids || example.source_ids.length === 0) continue;
+    const metadata = lookup(example.source_ids);
+    if (metadata) example.metadata = metadata;
+  }
+}
+
+/**
+ * Pairs a predictions file with the examples by prompt. A prompt the test data holds twice takes the file's
+ * rows for it in order. A missing prompt, or a row whose prompt no example has (or has fewer times), is an
+ * error naming it: scoring a partial file would compare systems on different examples.
+ */
+export function matchPredictions(file: string, examples: readonly EvalExample[]): PredictionRow[] {
+  const records = readRecords(file, PredictionRowSchema, { what: "predictions" });
+  const byPrompt = new Map<string, Array<{ line: number; row: PredictionRow }>>();
+  for (const record of records) {
+    const queue = byPrompt.get(record.value.prompt) ?? [];
+    queue.push({ line: record.lineNumber, row: record.value });
+    byPrompt.set(record.value.prompt, queue);
+  }
+  const problems: string[] = [];
+  const rows = examples.map((example) => {
+    const next = byPrompt.get(example.prompt)?.shift();
+    if (!next) problems.push(`test line ${example.line}: no prediction for the prompt ${preview(example.prompt)}`);
+    return next?.row ?? { prompt: example.prompt, prediction: "" };
+  });
+  for (const queue of byPrompt.values()) {
+    for (const extra of queue) problems.push(`${file}:${extra.line}: prompt: no test example has the prompt ${preview(extra.row.prompt)}`);
+  }
+  if (problems.length > 0) {
+    throw new InputError(`${file} does not match the test data one to one (${problems.length} problem(s))`, {
+      details: [...problems.slice(0, 20), ...(problems.length > 20 ? [`… and ${problems.length - 20} more`] : [])],
+      hint: "give exactly one {\"prompt\", \"prediction\"} line per test example, with the prompt copied verbatim",
+    });
+  }
+  return rows;
+}
+
+/** A recognisable piece of a prompt: what follows its first paragraph (the shared instruction). */
+function preview(prompt: string): string {
+  const paragraph = prompt.indexOf("\n\n");
+  const flat = (paragraph === -1 ? prompt : prompt.slice(paragraph)).replace(/\s+/g, " ").trim();
+  return JSON.stringify(flat.length > 90 ? `${flat.slice(0, 90)}…` : flat);
+}

@@ -1,0 +1,35 @@
+import type { WorkerClient } from "./worker-client.js";
+
+export interface ModelArgument {
+  model: string;
+  base?: string | null;
+}
+
+/**
+ * Generation and reference scoring through a running worker, in the shape evaluation takes (the evaluator
+ * package's ModelRunner), with the worker's per-example progress handed on.
+ */
+export function workerModelRunner(client: WorkerClient) {
+  const withProgress = async <T>(stage: "generate" | "score", onProgress: ((done: number) => void) | undefined, run: () => Promise<T>): Promise<T> => {
+    const unsubscribe = client.onNotification((notification) => {
+      if (notification.method === "progress" && notification.params.stage === stage) onProgress?.(notification.params.step);
+    });
+    try {
+      return await run();
+    } finally {
+      unsubscribe();
+    }
+  };
+  return {
+    async generate(ref: ModelArgument, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void) {
+      const result = await withProgress("generate", onProgress, () =>
+        client.request("generate", { model: ref.model, base: ref.base ?? null, prompts, max_new_tokens: options.maxNewTokens, temperature: 0, seed: options.seed }),
+      );
+      return result.outputs.map((output) => ({ text: output.text, tokens: output.tokens, seconds: output.seconds }));
+    },
+    async score(ref: ModelArgument, prompts: string[], references: string[], onProgress?: (done: number) => void) {
+      const result = await withProgress("score", onProgress, () => client.request("score", { model: ref.model, base: ref.base ?? null, prompts, references }));
+      return result.losses.map((loss, i) => ({ loss, tokens: result.tokens[i] ?? 0 }));
+    },
+  };
+}
