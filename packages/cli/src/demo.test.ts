@@ -79,20 +79,33 @@ describe("ats-lora demo, then eval from outside", () => {
     expect(partial.stderr).toContain("test line 1: no prediction for the prompt");
   });
 
-  it("evaluates an adapter against its base through the worker from the command line", () => {
+  it("evaluates an adapter against its base and another version through the worker, with --rag, from the command line", () => {
     const out = path.join(W, "eval", "cli");
-    const run = cli(["--workdir", W, "eval", "--model", demo.training.adapter, "--base", demo.base_model.path, "--limit", "4", "--max-new-tokens", "16", "--out", out, "--json"]);
+    const args = ["--workdir", W, "eval", "--model", demo.training.adapter, "--base", demo.base_model.path, "--compare", demo.training.adapter];
+    const run = cli([...args, "--rag", "--limit", "4", "--max-new-tokens", "16", "--out", out, "--json"]);
     expect(run.code, run.stderr.slice(-3000)).toBe(0);
     const report = JSON.parse(run.stdout);
     expect(report.systems.map((system: { name: string; role: string }) => [system.name, system.role])).toEqual([
       ["tuned", "model"],
       ["base", "base"],
+      ["demo-v1", "compare"],
     ]);
-    expect(report.systems[0].metrics.overall.n).toBe(4);
-    expect(report.systems[0].metrics.overall.tokens_per_second).toBeGreaterThan(0);
-    expect(report.systems[0].training.loss_curve.length).toBeGreaterThan(0);
+    expect(report.settings.rag).toMatchObject({ store: path.join(W, "vector_store"), top_k: 5, mode: "hybrid" });
+    const tuned = report.systems[0];
+    expect(tuned.metrics.overall.n).toBe(4);
+    expect(tuned.metrics.overall.tokens_per_second).toBeGreaterThan(0);
+    expect(tuned.training.loss_curve.length).toBeGreaterThan(0);
     expect(report.comparisons[0].verdict).toMatch(/^tuned is .* base on 4 examples/);
-    expect(fs.existsSync(path.join(out, "report.html"))).toBe(true);
+    // The same adapter under another name: greedy decoding gives the same outputs, so every delta is zero.
+    const same = report.comparisons[1];
+    expect(same.against).toBe("demo-v1");
+    expect(same.verdict).toMatch(/^tuned is not clearly different from demo-v1/);
+    for (const metric of same.metrics.filter((entry: { metric: string }) => !entry.metric.startsWith("latency") && entry.metric !== "tokens_per_second")) {
+      expect(metric.delta, metric.metric).toBeCloseTo(0, 6);
+    }
+    const predictions = fs.readFileSync(path.join(out, "predictions.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line));
+    expect(predictions[0].prompt).toContain("### Context:");
+    expect(predictions[0].outputs.tuned.text).toBe(predictions[0].outputs["demo-v1"].text);
   }, 300_000);
 
   it("runs again in the same folder", () => {

@@ -117,10 +117,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const adapter = path.join(paths.models, "demo-v1");
   const trainConfig: AtsConfig = {
     ...config,
+    model: { ...config.model, quantization: config.demo.quantization },
+    lora: { ...config.lora, target_modules: config.demo.target_modules },
     training: {
       ...config.training,
       max_steps: config.demo.train_steps,
       learning_rate: config.demo.learning_rate,
+      batch_size: config.demo.batch_size,
+      grad_accum: 1,
       warmup_steps: Math.min(5, config.demo.train_steps),
       save_steps: config.demo.train_steps,
       logging_steps: Math.max(1, Math.floor(config.demo.train_steps / 12)),

@@ -95,7 +95,10 @@ export const ConfigSchema = z.strictObject({
   demo: z.strictObject({
     pretrain_steps: z.number().int().nonnegative(),
     train_steps: positiveInt,
+    batch_size: positiveInt,
     learning_rate: z.number().positive(),
+    quantization: z.enum(["auto", "4bit", "8bit", "none"]),
+    target_modules: z.array(z.string().min(1)).min(1),
     max_new_tokens: positiveInt,
   }),
 });

@@ -17,6 +17,14 @@ const examples = sampleExamples(config);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ats-eval-"));
 let embedder: Embedder;
 
+/** Chromium or Chrome on this machine ($CHROMIUM_PATH first); the report test needs a real browser. */
+function chromium(): string {
+  const candidates = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"];
+  const found = candidates.find((candidate): candidate is string => !!candidate && fs.existsSync(candidate));
+  if (!found) throw new Error("no Chromium or Chrome found to render report.html: apt-get install chromium, or set CHROMIUM_PATH");
+  return found;
+}
+
 function predictionsFile(name: string, predict: (completion: string, index: number) => string): string {
   const file = path.join(dir, `${name}.jsonl`);
   fs.writeFileSync(file, examples.map((example, i) => JSON.stringify({ prompt: example.prompt, prediction: predict(example.completion, i) })).join("\n") + "\n");
@@ -64,7 +72,8 @@ describe("evaluate (real embedder)", () => {
     const resume = /### Context:\n([\s\S]*?)\n\n---/.exec(question.prompt)![1]!;
     const { vectors } = await embedder.embed([question.completion, resume]);
     const cosine = vectors[0]!.reduce((sum, value, i) => sum + value * vectors[1]![i]!, 0);
-    expect(records[5]!.outputs.oracle!.scores.relevance).toBeCloseTo(cosine, 5);
+    // int8 activations are quantized per batch, so the same pair embedded in another batch differs in the third decimal.
+    expect(records[5]!.outputs.oracle!.scores.relevance).toBeCloseTo(cosine, 2);
     expect(oracle.fields).toMatchObject({ name: { f1: 1, support: 2 }, skills: { f1: 1, support: 4 } });
   });
 
@@ -79,7 +88,10 @@ describe("evaluate (real embedder)", () => {
     expect(rouge.low).toBeGreaterThan(0);
     expect(rouge.outcome).toBe("better");
     const mae = comparison.metrics.find((metric) => metric.group === "match_score" && metric.metric === "mae")!;
-    expect(mae).toMatchObject({ better: "lower", outcome: "unclear" }); // 3 examples: the interval reaches zero
+    // Every resample of the three errors (0.4, 0.2, 0.1) has the constant worse: the interval lies within [-0.4, -0.1].
+    expect(mae).toMatchObject({ better: "lower", outcome: "better" });
+    expect(mae.low).toBeGreaterThanOrEqual(-0.4 - 1e-12);
+    expect(mae.high).toBeLessThanOrEqual(-0.1 + 1e-12);
     expect(comparison.worsened).toBe(0);
     expect(comparison.verdict).toMatch(/^oracle is better than constant on 8 examples/);
   });
@@ -111,7 +123,7 @@ describe("evaluate (real embedder)", () => {
     expect(fs.readFileSync(files.predictions, "utf8").trim().split("\n")).toHaveLength(8);
 
     const browser = await puppeteer.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      executablePath: chromium(),
       args: ["--no-sandbox", "--headless=new"],
     });
     try {

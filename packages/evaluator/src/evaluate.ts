@@ -171,9 +171,10 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
         samples: options.bootstrapSamples,
         seed: options.seed,
       });
-      metrics[group] = Object.fromEntries(Object.entries(boot).map(([metric, interval]) => [metric, interval.delta]));
+      const kept = Object.entries(boot).filter(([metric]) => reported(system, metric));
+      metrics[group] = Object.fromEntries(kept.map(([metric, interval]) => [metric, interval.delta]));
       intervals[group] = Object.fromEntries(
-        Object.entries(boot)
+        kept
           .filter(([metric]) => !COUNT_METRICS.has(metric))
           .map(([metric, interval]) => [metric, [interval.low, interval.high] as [number, number]]),
       );
@@ -194,7 +195,7 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
   });
 
   const [primary, ...others] = options.systems;
-  const comparisons = others.map((other) => compare(primary!.name, other.name, scores, features, groups, options));
+  const comparisons = others.map((other) => compare(primary!, other, scores, features, groups, options));
 
   const tasks: Record<string, number> = {};
   for (const example of examples) tasks[example.task] = (tasks[example.task] ?? 0) + 1;
@@ -364,14 +365,22 @@ function groupIndices(examples: readonly EvalExample[]): Map<string, number[]> {
   return groups;
 }
 
+/** A baseline answers with a bare score: text overlap with the reference's reasoning would say nothing about it. */
+const TEXT_METRICS = new Set(["semantic_similarity", "rouge_l", "exact_match"]);
+
+function reported(system: SystemSpec, metric: string): boolean {
+  return system.role !== "baseline" || !TEXT_METRICS.has(metric);
+}
+
 function compare(
-  name: string,
-  otherName: string,
+  system: SystemSpec,
+  otherSystem: SystemSpec,
   scores: ReadonlyMap<string, Array<ExampleScores | null>>,
   features: readonly ExampleFeatures[],
   groups: ReadonlyMap<string, number[]>,
   options: EvaluateOptions,
 ): Comparison {
+  const [name, otherName] = [system.name, otherSystem.name];
   const own = scores.get(name)!;
   const other = scores.get(otherName)!;
   const metrics: MetricComparison[] = [];
@@ -390,7 +399,11 @@ function compare(
       (picked) => {
         const ma = groupMetrics(a, feats, picked, taskMetrics);
         const mb = groupMetrics(b, feats, picked, taskMetrics);
-        return Object.fromEntries(Object.keys(ma).filter((metric) => metric in mb && !COUNT_METRICS.has(metric)).map((metric) => [metric, ma[metric]! - mb[metric]!]));
+        return Object.fromEntries(
+          Object.keys(ma)
+            .filter((metric) => metric in mb && !COUNT_METRICS.has(metric) && reported(system, metric) && reported(otherSystem, metric))
+            .map((metric) => [metric, ma[metric]! - mb[metric]!]),
+        );
       },
       { samples: options.bootstrapSamples, seed: options.seed },
     );

@@ -1,4 +1,11 @@
+import fs from "node:fs";
+import path from "node:path";
 import type { WorkerClient } from "./worker-client.js";
+
+/** A model argument as the worker must see it: a local folder made absolute (the worker runs in its own folder), a hub id as it is. */
+export function resolveModelArgument(model: string): string {
+  return fs.existsSync(model) ? path.resolve(model) : model;
+}
 
 export interface ModelArgument {
   model: string;
@@ -9,6 +16,10 @@ export interface ModelArgument {
  * Generation and reference scoring through a running worker, in the shape evaluation takes (the evaluator
  * package's ModelRunner), with the worker's per-example progress handed on.
  */
+function resolved(ref: ModelArgument): { model: string; base: string | null } {
+  return { model: resolveModelArgument(ref.model), base: ref.base ? resolveModelArgument(ref.base) : null };
+}
+
 export function workerModelRunner(client: WorkerClient) {
   const withProgress = async <T>(stage: "generate" | "score", onProgress: ((done: number) => void) | undefined, run: () => Promise<T>): Promise<T> => {
     const unsubscribe = client.onNotification((notification) => {
@@ -23,12 +34,12 @@ export function workerModelRunner(client: WorkerClient) {
   return {
     async generate(ref: ModelArgument, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void) {
       const result = await withProgress("generate", onProgress, () =>
-        client.request("generate", { model: ref.model, base: ref.base ?? null, prompts, max_new_tokens: options.maxNewTokens, temperature: 0, seed: options.seed }),
+        client.request("generate", { ...resolved(ref), prompts, max_new_tokens: options.maxNewTokens, temperature: 0, seed: options.seed }),
       );
       return result.outputs.map((output) => ({ text: output.text, tokens: output.tokens, seconds: output.seconds }));
     },
     async score(ref: ModelArgument, prompts: string[], references: string[], onProgress?: (done: number) => void) {
-      const result = await withProgress("score", onProgress, () => client.request("score", { model: ref.model, base: ref.base ?? null, prompts, references }));
+      const result = await withProgress("score", onProgress, () => client.request("score", { ...resolved(ref), prompts, references }));
       return result.losses.map((loss, i) => ({ loss, tokens: result.tokens[i] ?? 0 }));
     },
   };

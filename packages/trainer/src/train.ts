@@ -3,6 +3,7 @@ import path from "node:path";
 import type { AtsConfig } from "@ats-lora/core";
 import type { Format } from "@ats-lora/dataset-builder";
 import type { Notification, ResultOf, TrainParams } from "./protocol.js";
+import { resolveModelArgument } from "./inference.js";
 import { checkTrainingData, type TrainingDataSummary } from "./training-data.js";
 import { WorkerClient } from "./worker-client.js";
 import type { z } from "zod";
@@ -37,7 +38,7 @@ export function trainParams(options: TrainOptions): z.input<typeof TrainParams> 
   const { config } = options;
   const targets = config.lora.target_modules;
   return {
-    base: options.base,
+    base: resolveModelArgument(options.base),
     data_dir: path.resolve(options.dataDir),
     output_dir: path.resolve(options.outputDir),
     format: options.format,

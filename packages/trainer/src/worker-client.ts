@@ -59,6 +59,7 @@ export class WorkerClient {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams, options: WorkerOptions) {
+    if (options.logFile !== undefined) fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
     const log = options.logFile === undefined ? undefined : fs.createWriteStream(options.logFile, { flags: "a" });
     readline.createInterface({ input: child.stderr }).on("line", (line) => {
       this.tail.push(line);
