@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -107,6 +107,24 @@ describe("ats-lora demo, then eval from outside", () => {
     expect(predictions[0].prompt).toContain("### Context:");
     expect(predictions[0].outputs.tuned.text).toBe(predictions[0].outputs["demo-v1"].text);
   }, 300_000);
+
+  it("stops a running eval on Ctrl-C through the worker (exit 130), writing no report", async () => {
+    const out = path.join(W, "eval", "interrupted");
+    const child = spawn(process.execPath, [BIN, "--workdir", W, "eval", "--model", demo.training.adapter, "--base", demo.base_model.path, "--out", out]);
+    let stderr = "";
+    let interrupted = false;
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes("tuned: generating") && !interrupted) {
+        interrupted = true;
+        setTimeout(() => child.kill("SIGINT"), 1500);
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(code, stderr).toBe(130);
+    expect(stderr).toContain("generation cancelled");
+    expect(fs.existsSync(path.join(out, "report.json"))).toBe(false);
+  }, 120_000);
 
   it("runs again in the same folder", () => {
     const again = cli(["--workdir", W, "--json", "demo"]);

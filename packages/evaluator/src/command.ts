@@ -86,15 +86,27 @@ Examples:
       const needsModel = systems.some((system) => "model" in system);
       if (needsModel && !wiring.openRunner) throw new InputError("evaluating a model needs the Python worker, which this program does not include");
       if (options.rag && !wiring.openRetriever) throw new InputError("--rag needs the knowledge store, which this program does not include");
-      const knowledge = options.rag ? await wiring.openRetriever!(options.rag === true ? context.paths.vectorStore : options.rag, config) : undefined;
-      const worker = needsModel ? await wiring.openRunner!(path.join(outDir, "worker.log")) : undefined;
-      const embedder = await Embedder.load({
-        model: config.embeddings.model,
-        dtype: config.embeddings.dtype,
-        batchSize: config.embeddings.batch_size,
-        cacheFile: path.join(context.paths.cache, "embeddings.sqlite"),
-      });
+      let knowledge: Awaited<ReturnType<NonNullable<EvalWiring["openRetriever"]>>> | undefined;
+      let worker: Awaited<ReturnType<NonNullable<EvalWiring["openRunner"]>>> | undefined;
+      let embedder: import("@ats-lora/embeddings").Embedder | undefined;
+      // Ctrl-C stops the worker's generation cleanly (exit 130) instead of leaving it running.
+      const onSigint = () => {
+        context.reporter.info("stopping: asking the worker to stop (Ctrl-C again to force)");
+        process.off("SIGINT", onSigint);
+        worker?.runner.cancel?.();
+      };
       try {
+        if (options.rag) knowledge = await wiring.openRetriever!(options.rag === true ? context.paths.vectorStore : options.rag, config);
+        if (needsModel) {
+          worker = await wiring.openRunner!(path.join(outDir, "worker.log"));
+          process.on("SIGINT", onSigint);
+        }
+        embedder = await Embedder.load({
+          model: config.embeddings.model,
+          dtype: config.embeddings.dtype,
+          batchSize: config.embeddings.batch_size,
+          cacheFile: path.join(context.paths.cache, "embeddings.sqlite"),
+        });
         const { report, examples: records } = await evaluate({
           config,
           testFile,
@@ -112,7 +124,8 @@ Examples:
         const files = writeReport(report, records, outDir);
         context.reporter.result({ ...report, report_files: files }, () => `${renderSummary(report)}\n\nreport: ${files.html}\n        ${files.markdown}, ${files.json}, ${files.predictions}`);
       } finally {
-        await embedder.close();
+        process.off("SIGINT", onSigint);
+        await embedder?.close();
         await worker?.close();
         await knowledge?.close();
       }

@@ -33,6 +33,8 @@ export interface Generation {
 export interface ModelRunner {
   generate(ref: ModelRef, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void): Promise<Generation[]>;
   score(ref: ModelRef, prompts: string[], references: string[], onProgress?: (done: number) => void): Promise<Array<{ loss: number | null; tokens: number }>>;
+  /** Stops the running generate or score, which then rejects. */
+  cancel?(): void;
 }
 
 /** Sentence embeddings for similarity metrics (the project's embedder). */

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { AtsError, ExitCode } from "@ats-lora/core";
 import type { WorkerClient } from "./worker-client.js";
 
 /** A model argument as the worker must see it: a local folder made absolute (the worker runs in its own folder), a hub id as it is. */
@@ -36,11 +37,21 @@ export function workerModelRunner(client: WorkerClient) {
       const result = await withProgress("generate", onProgress, () =>
         client.request("generate", { ...resolved(ref), prompts, max_new_tokens: options.maxNewTokens, temperature: 0, seed: options.seed }),
       );
+      if (result.cancelled) throw cancelled("generation");
       return result.outputs.map((output) => ({ text: output.text, tokens: output.tokens, seconds: output.seconds }));
     },
     async score(ref: ModelArgument, prompts: string[], references: string[], onProgress?: (done: number) => void) {
       const result = await withProgress("score", onProgress, () => client.request("score", { ...resolved(ref), prompts, references }));
+      if (result.cancelled) throw cancelled("scoring");
       return result.losses.map((loss, i) => ({ loss, tokens: result.tokens[i] ?? 0 }));
     },
+    /** Asks the worker to stop the running generate or score; that request then fails as cancelled (exit 130). */
+    cancel(): void {
+      void client.request("cancel", {}).catch(() => undefined);
+    },
   };
+}
+
+function cancelled(what: string): AtsError {
+  return new AtsError(`${what} cancelled`, { exitCode: ExitCode.interrupted, hint: "nothing was written; run the command again to evaluate" });
 }

@@ -49,6 +49,39 @@ def load(model_arg: str, base_arg: str | None):
     return model, tokenizer, config.get("model_type") in SEQ2SEQ_TYPES
 
 
+_inference: dict[str, Any] = {}
+
+
+def _stamp(path: str | None) -> float | None:
+    """When a local model folder last changed (a retrained adapter is a different model), None for hub ids."""
+    if not path or not Path(path).is_dir():
+        return None
+    return max((entry.stat().st_mtime for entry in Path(path).iterdir() if entry.is_file()), default=0.0)
+
+
+def load_for_inference(model_arg: str, base_arg: str | None):
+    """`load`, keeping the last model: an evaluation asks generate and then score of the same model in turn."""
+    key = (model_arg, base_arg, _stamp(model_arg), _stamp(base_arg))
+    if _inference.get("key") != key:
+        release_inference_model()
+        _inference.update(key=key, value=load(model_arg, base_arg))
+    return _inference["value"]
+
+
+def release_inference_model() -> None:
+    """Frees the kept model (before training or merging, which load their own)."""
+    if not _inference:
+        return
+    _inference.clear()
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def format_prompt(tokenizer, prompt: str) -> str:
     """The prompt as training framed it: through the chat template when the tokenizer has one."""
     if getattr(tokenizer, "chat_template", None):
@@ -61,7 +94,7 @@ def generate(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dic
     from transformers import set_seed
 
     set_seed(params.get("seed", 42))
-    model, tokenizer, _ = load(params["model"], params.get("base"))
+    model, tokenizer, _ = load_for_inference(params["model"], params.get("base"))
     temperature = params.get("temperature", 0.0)
     outputs = []
     total = len(params["prompts"])
@@ -104,7 +137,7 @@ def score(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     prompts, references = params["prompts"], params["references"]
     if len(prompts) != len(references):
         raise BadInput(f"{len(prompts)} prompts but {len(references)} references")
-    model, tokenizer, _ = load(params["model"], params.get("base"))
+    model, tokenizer, _ = load_for_inference(params["model"], params.get("base"))
     losses: list[float | None] = []
     counts: list[int] = []
     for index, (prompt, reference) in enumerate(zip(prompts, references, strict=True)):
@@ -129,6 +162,7 @@ def merge(params: dict[str, Any]) -> dict[str, Any]:
     """Folds the LoRA update into the base weights and saves a plain model (full precision)."""
     from peft import PeftModel
 
+    release_inference_model()
     base, adapter = resolve(params["adapter"], params.get("base"))
     if adapter is None:
         raise BadInput(f"{params['adapter']} is not an adapter folder (no adapter_config.json)")

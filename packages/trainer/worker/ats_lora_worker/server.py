@@ -44,6 +44,8 @@ class Server:
         self.write_lock = threading.Lock()
         self.job: threading.Thread | None = None
         self.cancel = threading.Event()
+        # Set while a background job runs; cleared just before its answer is sent.
+        self.busy = threading.Event()
         self.stopping = False
         self.validator = _load_validator()
         self.methods: dict[str, tuple[Callable[[dict[str, Any]], Any], bool]] = {
@@ -101,23 +103,28 @@ class Server:
         handler, background = self.methods[method]
         if not background:
             return self.respond(request_id, lambda: handler(params))
-        if self.job is not None and self.job.is_alive():
+        if self.busy.is_set():
             return self.error(request_id, BUSY, "the worker is busy with another job; cancel it first")
         self.cancel.clear()
-        self.job = threading.Thread(target=self.respond, args=(request_id, lambda: handler(params)), daemon=True)
+        self.busy.set()
+        self.job = threading.Thread(target=self.respond, args=(request_id, lambda: handler(params), self.busy.clear), daemon=True)
         self.job.start()
 
-    def respond(self, request_id: Any, run: Callable[[], Any]) -> None:
+    def respond(self, request_id: Any, run: Callable[[], Any], finished: Callable[[], None] | None = None) -> None:
+        """Runs a request and sends its result or error; `finished` runs just before, so a client that sends its
+        next job as soon as this answer arrives never finds the worker still busy."""
         try:
-            result = run()
+            message: dict[str, Any] = {"id": request_id, "result": _finite(run())}
         except WorkerError as error:
             data = {"type": type(error).__name__, **({"hint": error.hint} if error.hint else {}), **error.data}
-            return self.error(request_id, error.code, str(error), data)
+            message = {"id": request_id, "error": {"code": error.code, "message": str(error), "data": data}}
         except Exception as error:  # noqa: BLE001 - every failure must reach the client as an error response
             traceback.print_exc(file=sys.stderr)
-            return self.error(request_id, INTERNAL, f"{type(error).__name__}: {error}", {"type": type(error).__name__})
-        if request_id is not None:
-            self.send({"id": request_id, "result": _finite(result)})
+            message = {"id": request_id, "error": {"code": INTERNAL, "message": f"{type(error).__name__}: {error}", "data": {"type": type(error).__name__}}}
+        if finished is not None:
+            finished()
+        if request_id is not None or "error" in message:
+            self.send(message)
 
     # -- methods -------------------------------------------------------------------------------------------
     def initialize(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -139,8 +146,10 @@ class Server:
         return {}
 
     def train(self, params: dict[str, Any]) -> dict[str, Any]:
+        from .inference import release_inference_model
         from .training import train
 
+        release_inference_model()
         return train(params, self.notify, self.cancel)
 
     def generate(self, params: dict[str, Any]) -> dict[str, Any]:

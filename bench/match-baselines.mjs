@@ -1,0 +1,48 @@
+// Quality of the match-score baselines on the bundled data: every match_score interaction of
+// data/samples/interactions.jsonl with a reviewer's reference score (metadata.reference_score) becomes a test row
+// whose completion is {"match_score": reference}; `eval --baseline tfidf --baseline embedding` scores both
+// baselines against it. Run after `bash scripts/setup.sh`: node bench/match-baselines.mjs
+// Prints the report's match_score metrics; the figures are quoted in README ("eval in detail").
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildPrompt, loadConfig } from "../packages/core/dist/index.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const config = loadConfig({ env: {} });
+const rows = [];
+for (const line of fs.readFileSync(path.join(root, "data", "samples", "interactions.jsonl"), "utf8").split("\n")) {
+  if (line.trim() === "") continue;
+  const interaction = JSON.parse(line);
+  const reference = interaction.metadata?.reference_score;
+  if (interaction.task !== "match_score" || typeof reference !== "number") continue;
+  rows.push({
+    prompt: buildPrompt({ task: interaction.task, query: interaction.query, context: interaction.context }, config.prompts),
+    completion: JSON.stringify({ match_score: reference }),
+    task: "match_score",
+  });
+}
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ats-match-"));
+const testFile = path.join(dir, "match.jsonl");
+fs.writeFileSync(testFile, rows.map((row) => JSON.stringify(row)).join("\n") + "\n");
+const run = spawnSync(
+  process.execPath,
+  [path.join(root, "packages", "cli", "dist", "bin.js"), "--workdir", dir, "--quiet", "eval", "--test_data", testFile, "--baseline", "tfidf", "--baseline", "embedding", "--json"],
+  { encoding: "utf8" },
+);
+if (run.status !== 0) {
+  process.stderr.write(run.stderr);
+  process.exit(run.status ?? 1);
+}
+const report = JSON.parse(run.stdout);
+const keys = ["n_scored", "mae", "rmse", "r2", "pearson", "spearman", "accuracy_within_0_2", "accuracy", "precision", "recall", "f1"];
+process.stdout.write(`${rows.length} match-score interactions with a reference score\n\n| baseline | ${keys.join(" | ")} |\n| --- | ${keys.map(() => "---:").join(" | ")} |\n`);
+for (const system of report.systems) {
+  const metrics = system.metrics.match_score;
+  process.stdout.write(`| ${system.name} | ${keys.map((key) => (typeof metrics[key] === "number" ? (Number.isInteger(metrics[key]) ? metrics[key] : metrics[key].toFixed(3)) : "–")).join(" | ")} |\n`);
+}
+const comparison = report.comparisons[0];
+const spearman = comparison.metrics.find((metric) => metric.group === "match_score" && metric.metric === "spearman");
+if (spearman) process.stdout.write(`\nSpearman ${comparison.system} − ${comparison.against}: ${spearman.delta.toFixed(3)} [${spearman.low.toFixed(3)}, ${spearman.high.toFixed(3)}]\n`);
