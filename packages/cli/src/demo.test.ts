@@ -63,21 +63,31 @@ describe("ats-lora demo, then eval from outside", () => {
     const rows = fs.readFileSync(test, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { prompt: string; completion: string });
     const predictions = path.join(W, "api-outputs.jsonl");
     fs.writeFileSync(predictions, rows.map((row) => JSON.stringify({ prompt: row.prompt, prediction: row.completion })).join("\n") + "\n");
-    const run = cli(["--workdir", W, "eval", "--predictions", predictions, "--test_data", test, "--baseline", "tfidf", "--json"]);
+    // --model names what produced the predictions; a local adapter also scores the references' loss.
+    const run = cli(["--workdir", W, "eval", "--model", demo.training.adapter, "--predictions", predictions, "--test_data", test, "--baseline", "tfidf", "--json"]);
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout);
-    expect(report.systems.map((system: { name: string }) => system.name)).toEqual(["api-outputs", "baseline-tfidf"]);
+    expect(report.systems.map((system: { name: string; role: string }) => [system.name, system.role])).toEqual([
+      ["demo-v1", "predictions"],
+      ["baseline-tfidf", "baseline"],
+    ]);
+    expect(report.systems[0].metrics.overall.perplexity).toBeCloseTo(demo.comparison.tuned.overall.perplexity, 6);
     expect(report.systems[0].metrics.overall).toMatchObject({ n: rows.length, rouge_l: 1, exact_match: 1 });
     expect(report.systems[0].metrics.overall.semantic_similarity).toBeCloseTo(1, 4);
     expect(report.systems[0].metrics.resume_parse.json_validity).toBe(1);
     expect(report.systems[0].metrics.match_score.mae).toBe(0);
     expect(fs.existsSync(report.report_files.html)).toBe(true);
 
+    const unnamed = cli(["--workdir", W, "eval", "--predictions", predictions, "--test_data", test, "--json"]);
+    expect(unnamed.code, unnamed.stderr).toBe(0);
+    expect(JSON.parse(unnamed.stdout).systems[0]).toMatchObject({ name: "api-outputs", role: "predictions" });
+    expect(JSON.parse(unnamed.stdout).systems[0].metrics.overall).not.toHaveProperty("perplexity");
+
     fs.writeFileSync(predictions, rows.slice(1).map((row) => JSON.stringify({ prompt: row.prompt, prediction: row.completion })).join("\n") + "\n");
     const partial = cli(["--workdir", W, "eval", "--predictions", predictions, "--test_data", test]);
     expect(partial.code).toBe(2);
     expect(partial.stderr).toContain("test line 1: no prediction for the prompt");
-  });
+  }, 300_000);
 
   it("evaluates an adapter against its base and another version through the worker, with --rag, from the command line", () => {
     const out = path.join(W, "eval", "cli");

@@ -32,7 +32,7 @@ interface EvalOptions {
 export function evalCommand(wiring: EvalWiring = {}): Command {
   return new Command("eval")
     .description("measure a model or adapter on held-out data with task metrics; compare versions with confidence intervals")
-    .option("--model <dir_or_id>", "the model or adapter folder to evaluate (optional with --predictions)")
+    .option("--model <dir_or_id>", "the model or adapter folder to evaluate; with --predictions, what produced them (a local model also scores the references' loss)")
     .option("--base <dir_or_id>", "compare with this base model (and load an adapter --model on it)")
     .option("--compare <dir>", "compare with another version (model or adapter folder)")
     .option("--test-data <file_or_dir>", "JSONL of {prompt, completion, task} (default: build-db's sft/test.jsonl)")
@@ -83,7 +83,7 @@ Examples:
 
       const outDir = options.out ?? path.join(context.paths.workdir, "eval", `${systems[0]!.name}-${stamp(new Date())}`);
       fs.mkdirSync(outDir, { recursive: true });
-      const needsModel = systems.some((system) => "model" in system);
+      const needsModel = systems.some((system) => "model" in system && system.model !== undefined);
       if (needsModel && !wiring.openRunner) throw new InputError("evaluating a model needs the Python worker, which this program does not include");
       if (options.rag && !wiring.openRetriever) throw new InputError("--rag needs the knowledge store, which this program does not include");
       let knowledge: Awaited<ReturnType<NonNullable<EvalWiring["openRetriever"]>>> | undefined;
@@ -144,13 +144,19 @@ export function systemsFrom(options: Pick<EvalOptions, "model" | "base" | "compa
     taken.add(candidate);
     return candidate;
   };
-  if (options.predictions && options.model) {
-    throw new InputError("--predictions scores given outputs, --model generates them: pass one", {
-      hint: "to compare a local model with an API's outputs, evaluate each and compare their report.json, or pass the API's file with --predictions and the model with --compare",
+  if (options.predictions) {
+    // With --predictions, --model says what produced them (an API model's name, or a local model, which then also
+    // scores the references' loss).
+    const local = options.model !== undefined && isLocalModel(options.model);
+    systems.push({
+      name: unique(options.model ? modelName(options.model) : modelName(options.predictions).replace(/\.jsonl?$/, "")),
+      role: "predictions",
+      file: options.predictions,
+      ...(local ? { model: { model: options.model!, base: options.base ?? null } } : {}),
     });
+  } else if (options.model) {
+    systems.push({ name: unique(options.base ? "tuned" : modelName(options.model)), role: "model", model: { model: options.model, base: options.base ?? null } });
   }
-  if (options.model) systems.push({ name: unique(options.base ? "tuned" : modelName(options.model)), role: "model", model: { model: options.model, base: options.base ?? null } });
-  if (options.predictions) systems.push({ name: unique(modelName(options.predictions).replace(/\.jsonl?$/, "")), role: "predictions", file: options.predictions });
   if (options.base && systems.length > 0) systems.push({ name: unique("base"), role: "base", model: { model: options.base } });
   if (options.compare) systems.push({ name: unique(modelName(options.compare)), role: "compare", model: { model: options.compare, base: options.base ?? null } });
   for (const method of options.baseline ?? []) systems.push({ name: unique(`baseline-${method}`), role: "baseline", method: method as "tfidf" | "embedding" });
@@ -161,6 +167,11 @@ export function systemsFrom(options: Pick<EvalOptions, "model" | "base" | "compa
 function baselineMethods(value: string, previous: string[] = []): string[] {
   if (!(BASELINES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected ${BASELINES.join(" or ")}`);
   return [...previous, value];
+}
+
+/** A folder with a model or an adapter in it (config.json or adapter_config.json). */
+function isLocalModel(model: string): boolean {
+  return fs.existsSync(path.join(model, "config.json")) || fs.existsSync(path.join(model, "adapter_config.json"));
 }
 
 function modelName(model: string): string {

@@ -51,7 +51,8 @@ export interface PassageRetriever {
 
 export type SystemSpec =
   | { name: string; role: "model" | "base" | "compare"; model: ModelRef }
-  | { name: string; role: "predictions"; file: string }
+  /** Outputs from a file; `model`, when given, is what produced them: it scores the references' loss. */
+  | { name: string; role: "predictions"; file: string; model?: ModelRef }
   | { name: string; role: "baseline"; method: BaselineMethod };
 
 export interface EvaluateOptions {
@@ -185,14 +186,14 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
     return {
       name: system.name,
       role: system.role,
-      ...("model" in system ? { model: system.model } : {}),
+      ...("model" in system && system.model ? { model: system.model } : {}),
       ...("file" in system ? { file: system.file } : {}),
       ...("method" in system ? { method: system.method } : {}),
       answered: own.filter((row) => row !== null).length,
       metrics,
       intervals,
       ...(parsed.length > 0 ? { fields: fieldBreakdown(own as ExampleScores[], parsed) } : {}),
-      ...("model" in system ? trainingLog(system.model.model) : {}),
+      ...("model" in system && system.model ? trainingLog(system.model.model) : {}),
     };
   });
 
@@ -266,10 +267,13 @@ async function systemOutputs(
   stage: (message: string) => void,
 ): Promise<Array<SystemOutput | null>> {
   if (system.role === "predictions") {
-    return matchPredictions(system.file, examples).map((row) => ({
+    const rows = matchPredictions(system.file, examples);
+    const losses = system.model ? await referenceLosses(system, system.model, examples, prompts, options, progress, stage) : undefined;
+    return rows.map((row, i) => ({
       text: row.prediction,
       ...(row.seconds !== undefined ? { seconds: row.seconds } : {}),
       ...(row.tokens !== undefined ? { tokens: row.tokens } : {}),
+      ...(losses ? { loss: losses[i]?.loss ?? null, loss_tokens: losses[i]?.tokens ?? 0 } : {}),
     }));
   }
   if (system.role === "baseline") {
@@ -293,10 +297,7 @@ async function systemOutputs(
   progress.start(prompts.length, `${system.name} generate`);
   const generations = await runner.generate(system.model, prompts, { maxNewTokens: options.maxNewTokens, seed: options.seed }, (done) => progress.update(done));
   progress.stop();
-  stage(`${system.name}: loss of the ${prompts.length} references`);
-  progress.start(prompts.length, `${system.name} score`);
-  const losses = await runner.score(system.model, prompts, examples.map((example) => example.completion), (done) => progress.update(done));
-  progress.stop();
+  const losses = await referenceLosses(system, system.model, examples, prompts, options, progress, stage);
   return generations.map((generation, i) => ({
     text: generation.text,
     seconds: generation.seconds,
@@ -304,6 +305,25 @@ async function systemOutputs(
     loss: losses[i]?.loss ?? null,
     loss_tokens: losses[i]?.tokens ?? 0,
   }));
+}
+
+async function referenceLosses(
+  system: SystemSpec,
+  model: ModelRef,
+  examples: readonly EvalExample[],
+  prompts: string[],
+  options: EvaluateOptions,
+  progress: ProgressSink,
+  stage: (message: string) => void,
+): Promise<Array<{ loss: number | null; tokens: number }>> {
+  if (!options.runner) throw new InputError(`scoring the references under ${describeModel(model)} needs a model runner`);
+  stage(`${system.name}: loss of the ${prompts.length} references`);
+  progress.start(prompts.length, `${system.name} score`);
+  try {
+    return await options.runner.score(model, prompts, examples.map((example) => example.completion), (done) => progress.update(done));
+  } finally {
+    progress.stop();
+  }
 }
 
 export function describeModel(ref: ModelRef): string {

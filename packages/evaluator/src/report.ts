@@ -159,7 +159,8 @@ function barChart(report: EvalReport, group: string): string {
   const height = 200;
   const barWidth = 16;
   const cluster = systems.length * barWidth + 18;
-  const width = left + metrics.length * cluster + 10;
+  // Room on the right for the last label, which is drawn rotated past its bars.
+  const width = left + metrics.length * cluster + 90;
   const y = (value: number) => top + height * (1 - Math.min(1, Math.max(0, value)));
   const parts: string[] = [];
   for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
