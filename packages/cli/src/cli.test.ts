@@ -148,6 +148,13 @@ describe("ats-lora (the real CLI process)", () => {
     expect(cli(["--workdir", tempDir(), "collect", "import", "/nonexistent.jsonl"]).code).toBe(2);
   });
 
+  it("ends quietly when its reader closes the pipe early", () => {
+    // `true` exits without reading, so every write of the help meets a closed pipe.
+    const piped = spawnSync("bash", ["-c", `"${process.execPath}" "${BIN}" eval --help | true; exit \${PIPESTATUS[0]}`], { encoding: "utf8" });
+    expect(piped.stderr).not.toContain("EPIPE");
+    expect(piped.status).toBe(0);
+  });
+
   it("shows an example in the help of every command", () => {
     const commands = [[], ["collect"], ["collect", "import"], ["collect", "add"], ["collect", "review"], ["collect", "export"], ["collect", "stats"], ["config", "show"], ["demo"], ["build-db"], ["rag", "build"], ["rag", "query"], ["rag", "eval"], ["train"], ["eval"], ["models", "create-tiny"], ["doctor"]];
     for (const command of commands) {
