@@ -184,4 +184,17 @@ def load_model(
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    if quantization.mode == "4bit" and device == "cpu":
+        keep_cpu_4bit_trainable(model)
     return model
+
+
+def keep_cpu_4bit_trainable(model) -> None:
+    """bitsandbytes repacks a CPU 4-bit layer's weights for inference the first time it runs in eval mode without
+    gradients (the loss measured before training, an evaluation), and a repacked layer computes through a kernel
+    with no backward: gradients stop flowing through it and training stalls. Training never wants that layout."""
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False

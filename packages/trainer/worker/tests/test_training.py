@@ -115,6 +115,36 @@ def test_four_bit_where_bitsandbytes_supports_the_cpu(tiny_model, pairs, tmp_pat
     assert (tmp_path / "q4" / "adapter_model.safetensors").exists()
 
 
+def test_cpu_4bit_layers_keep_their_gradients_after_an_evaluation(tiny_model):
+    """The worker measures the loss before the first step (eval mode, no gradients). bitsandbytes then repacked CPU
+    4-bit weights for inference, and a repacked layer computes through a kernel with no backward: gradients stopped
+    at every 4-bit layer and training stalled (measured: loss 6.28 → 6.31 where full precision reached 6.17)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from ats_lora_worker.modeling import QuantizationChoice, load_model
+
+    if "cpu" not in bitsandbytes_support()["devices"]:
+        pytest.skip("this bitsandbytes has no CPU support")  # the test above covers the refusal
+    ids = torch.tensor([[5, 17, 42, 99, 7, 300, 12, 64]])
+
+    def first_layer_gradient(evaluate_first: bool) -> torch.Tensor:
+        model = load_model(str(tiny_model), "mistral", QuantizationChoice("4bit", "test", "float32"), "cpu", False)
+        torch.manual_seed(0)
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights="gaussian"))
+        if evaluate_first:
+            model.eval()
+            with torch.no_grad():
+                model(input_ids=ids, labels=ids)
+        model.train()
+        model(input_ids=ids, labels=ids).loss.backward()
+        gradient = next(p.grad for name, p in model.named_parameters() if "layers.0.self_attn.q_proj.lora_B" in name)
+        assert gradient is not None, "no gradient reached the first layer's LoRA weights"
+        return gradient.clone()
+
+    assert torch.allclose(first_layer_gradient(True), first_layer_gradient(False), rtol=1e-4, atol=1e-7)
+
+
 def test_cpu_4bit_needs_layer_sizes_in_multiples_of_64():
     from ats_lora_worker.modeling import choose_quantization, cpu_4bit_misfit
 
