@@ -143,8 +143,9 @@ describe("evaluate (real embedder)", () => {
           lossPoints: line?.getAttribute("points")?.split(" ").length ?? 0,
           lossWidth: line?.getBoundingClientRect().width ?? 0,
           verdicts: document.querySelectorAll(".verdict").length,
+          examples: document.querySelectorAll("details.example").length,
         };
-      })()`)) as { barCharts: number; bars: number; whiskers: number; lossPoints: number; lossWidth: number; verdicts: number };
+      })()`)) as { barCharts: number; bars: number; whiskers: number; lossPoints: number; lossWidth: number; verdicts: number; examples: number };
       expect(problems).toEqual([]);
       expect(drawn.barCharts).toBe(5); // overall and the four tasks
       expect(drawn.bars).toBeGreaterThan(20);
@@ -152,6 +153,7 @@ describe("evaluate (real embedder)", () => {
       expect(drawn.lossPoints).toBe(3);
       expect(drawn.lossWidth).toBeGreaterThan(100);
       expect(drawn.verdicts).toBe(2);
+      expect(drawn.examples).toBe(7); // two per task: resume_parse 2, match_score 2 of 3, interview_question 2, resume_analysis 1
     } finally {
       await browser.close();
     }

@@ -22,7 +22,7 @@ export function writeReport(report: EvalReport, examples: readonly ExampleRecord
   };
   fs.writeFileSync(files.json, `${JSON.stringify(report, finiteOrNull, 2)}\n`);
   fs.writeFileSync(files.markdown, renderMarkdown(report));
-  fs.writeFileSync(files.html, renderHtml(report));
+  fs.writeFileSync(files.html, renderHtml(report, examples));
   fs.writeFileSync(files.predictions, examples.map((example) => JSON.stringify(example, finiteOrNull)).join("\n") + "\n");
   return files;
 }
@@ -219,7 +219,31 @@ function lossChart(name: string, training: TrainingLog, color: string): string {
   return `<figure><svg class="chart loss" viewBox="0 0 ${left + width + 10} ${top + height + 40}" width="${left + width + 10}" height="${top + height + 40}" role="img" aria-label="training loss of ${escapeHtml(name)}">${parts.join("")}</svg><figcaption>Training loss of ${escapeHtml(name)} (line) and eval loss (dots), from its loss_curve.jsonl</figcaption></figure>`;
 }
 
-export function renderHtml(report: EvalReport): string {
+/** A few examples per task with every system's output beside the reference: what the numbers summarise. */
+function exampleSection(report: EvalReport, examples: readonly ExampleRecord[], perTask = 2): string {
+  const shown: ExampleRecord[] = [];
+  const count = new Map<string, number>();
+  for (const example of examples) {
+    if ((count.get(example.task) ?? 0) >= perTask) continue;
+    count.set(example.task, (count.get(example.task) ?? 0) + 1);
+    shown.push(example);
+  }
+  if (shown.length === 0) return "";
+  const clip = (text: string) => (text.length > 700 ? `${text.slice(0, 700)}…` : text);
+  const cards = shown.map((example) => {
+    const cells = report.systems
+      .filter((system) => example.outputs[system.name])
+      .map((system) => {
+        const output = example.outputs[system.name]!;
+        return `<div class="output"><b>${escapeHtml(system.name)}</b> <small>similarity ${formatValue(output.scores.semantic_similarity)}, ROUGE-L ${formatValue(output.scores.rouge_l)}</small><pre>${escapeHtml(clip(output.text))}</pre></div>`;
+      })
+      .join("");
+    return `<details class="example"><summary>${escapeHtml(example.task)} — test line ${example.line}</summary><div class="output"><b>reference</b><pre>${escapeHtml(clip(example.reference))}</pre></div>${cells}</details>`;
+  });
+  return `<h2>Examples</h2><p><small>The first ${perTask} of each task; every example with its scores is in predictions.jsonl.</small></p>${cards.join("\n")}`;
+}
+
+export function renderHtml(report: EvalReport, examples: readonly ExampleRecord[] = []): string {
   const comparison: Comparison | undefined = report.comparisons[0];
   const legend = report.systems
     .map((system, i) => `<span class="key"><i style="background:${PALETTE[i % PALETTE.length]}"></i>${escapeHtml(system.name)} <small>${escapeHtml(describeSystem(system))}</small></span>`)
@@ -246,6 +270,8 @@ td.up{color:#047857}td.down{color:#b91c1c}
 svg text{font-size:11px;fill:#333}.grid{stroke:#e5e7eb}.whisker{stroke:#111;stroke-width:1.2}
 .key{margin-right:1rem;white-space:nowrap}.key i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:-1px}
 small{color:#555}figure{margin:1rem 0}figcaption{color:#555;font-size:12px}
+.example{margin:.4rem 0;border:1px solid #e5e7eb;padding:.3rem .6rem}.example summary{cursor:pointer;font-weight:600}
+.output pre{white-space:pre-wrap;background:#f8fafc;padding:.4rem;margin:.2rem 0 .6rem;font-size:12px;max-height:16rem;overflow:auto}
 </style></head><body>
 <h1>ats-lora evaluation</h1>
 <p>${report.test_data.examples} examples from <code>${escapeHtml(report.test_data.file)}</code> (${Object.entries(report.test_data.tasks).map(([task, n]) => `${escapeHtml(task)} ${n}`).join(", ")}); greedy generation, max_new_tokens ${report.settings.max_new_tokens}, seed ${report.settings.seed}; embedder ${escapeHtml(report.embedder.model)}; ${escapeHtml(report.created_at)}</p>
@@ -253,6 +279,7 @@ small{color:#555}figure{margin:1rem 0}figcaption{color:#555;font-size:12px}
 ${report.comparisons.map((entry) => `<p class="verdict">${escapeHtml(entry.verdict)}</p>`).join("\n")}
 ${training ? `<h2>Training</h2>${training}` : ""}
 ${sections.join("\n")}
+${exampleSection(report, examples)}
 <p><small>Bars: each system's metric with its 95% bootstrap interval. Δ: paired bootstrap over the same examples; "better"/"worse" where the interval excludes zero.</small></p>
 </body></html>
 `;
