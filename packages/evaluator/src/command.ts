@@ -118,6 +118,7 @@ Examples:
           maxNewTokens: options.maxNewTokens ?? config.eval.max_new_tokens,
           seed: options.seed ?? config.training.seed,
           bootstrapSamples: config.eval.bootstrap_samples,
+          partialTestData: options.limit !== undefined,
           progress: context.progress(),
           onStage: (message) => context.reporter.info(message),
         });

@@ -177,6 +177,13 @@ describe("predictions files", () => {
     expect(caught?.details[1]).toBe(`${file}:8: prompt: no test example has the prompt "a prompt from another test set"`);
   });
 
+  it("accepts rows for examples left out by --limit", () => {
+    const file = path.join(dir, "all.jsonl");
+    fs.writeFileSync(file, examples.map((example) => JSON.stringify({ prompt: example.prompt, prediction: example.completion })).join("\n") + "\n");
+    expect(matchPredictions(file, examples.slice(0, 3), { allowExtra: true }).map((row) => row.prediction)).toEqual(examples.slice(0, 3).map((example) => example.completion));
+    expect(() => matchPredictions(file, examples.slice(0, 3))).toThrow(/5 problem/);
+  });
+
   it("names a line without a prediction field", () => {
     const file = path.join(dir, "bad.jsonl");
     fs.writeFileSync(file, `${JSON.stringify({ prompt: examples[0]!.prompt, prediction: "x" })}\n${JSON.stringify({ prompt: examples[1]!.prompt, output: "y" })}\n`);

@@ -67,6 +67,8 @@ export interface EvaluateOptions {
   maxNewTokens: number;
   seed: number;
   bootstrapSamples: number;
+  /** The examples are a part of the test file (--limit): a predictions file may hold rows for the rest. */
+  partialTestData?: boolean;
   progress?: ProgressSink;
   onStage?: (message: string) => void;
   now?: Date;
@@ -267,7 +269,7 @@ async function systemOutputs(
   stage: (message: string) => void,
 ): Promise<Array<SystemOutput | null>> {
   if (system.role === "predictions") {
-    const rows = matchPredictions(system.file, examples);
+    const rows = matchPredictions(system.file, examples, { allowExtra: options.partialTestData });
     const losses = system.model ? await referenceLosses(system, system.model, examples, prompts, options, progress, stage) : undefined;
     return rows.map((row, i) => ({
       text: row.prediction,
