@@ -6,7 +6,7 @@ import { Embedder } from "@ats-lora/embeddings";
 import { attachMetadata, evaluate, readTestData, writeReport, type EvalReport, type ReportFiles } from "@ats-lora/evaluator";
 import { FeedbackStore, importJsonlFile, type FeedbackStats, type ImportReport } from "@ats-lora/feedback";
 import { buildStore, type BuildStoreReport } from "@ats-lora/rag";
-import { runTraining, WorkerClient, workerModelRunner, type ResultOf, type TrainEvent } from "@ats-lora/trainer";
+import { createTinyModel, runTraining, WorkerClient, workerModelRunner, type ResultOf, type TrainEvent } from "@ats-lora/trainer";
 
 export interface DemoOptions {
   /** The working folder; a new one is made beside `cwd` when not given. */
@@ -101,7 +101,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   );
 
   const tiny = path.join(paths.models, "tiny");
-  const created = await timed("create the tiny base model", () => createTinyModel(tiny, config, options.progress?.("count")));
+  // Kept on a second run: it is the base the adapter is compared with.
+  const created = await timed("create the tiny base model", () =>
+    fs.existsSync(path.join(tiny, "config.json"))
+      ? null
+      : createTinyModel({ dir: tiny, pretrainSteps: config.demo.pretrain_steps, seed: config.training.seed, progress: options.progress?.("count") }),
+  );
 
   const knowledge = await timed("rag build", () =>
     buildStore({
@@ -207,28 +212,4 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     comparison: { examples: comparison.examples, base: base!.metrics, tuned: tuned!.metrics, metrics: comparison.metrics, verdict: comparison.verdict },
     report: evaluation.files,
   };
-}
-
-/** The tiny Mistral-architecture base model (BPE tokenizer and short pretraining on data/); kept when it exists. */
-async function createTinyModel(dir: string, config: AtsConfig, progress: ProgressSink | undefined): Promise<ResultOf<"create_tiny"> | null> {
-  if (fs.existsSync(path.join(dir, "config.json"))) return null;
-  const { client } = await WorkerClient.start();
-  const unsubscribe = client.onNotification((notification) => {
-    if (notification.method === "progress" && notification.params.stage === "pretrain") {
-      if (notification.params.step === 1) progress?.start(notification.params.total, "pretrain");
-      progress?.update(notification.params.step);
-    }
-  });
-  try {
-    return await client.request("create_tiny", {
-      output_dir: path.resolve(dir),
-      sources: [bundledDataDir()],
-      pretrain_steps: config.demo.pretrain_steps,
-      seed: config.training.seed,
-    });
-  } finally {
-    unsubscribe();
-    progress?.stop();
-    await client.close();
-  }
 }

@@ -3,7 +3,6 @@ import os from "node:os";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
-  bundledDataDir,
   createRunContext,
   ExitCode,
   fraction,
@@ -267,30 +266,11 @@ Examples:
     )
     .action(async (dir: string, options: { pretrainSteps: number; source?: string[]; seed: number }, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
-      const { WorkerClient } = await import("./worker-client.js");
-      const { client } = await WorkerClient.start();
-      const progress = context.progress();
-      client.onNotification((notification) => {
-        if (notification.method === "progress" && notification.params.stage === "pretrain") {
-          if (notification.params.step === 1) progress.start(notification.params.total, "pretrain");
-          progress.update(notification.params.step);
-        }
-      });
-      try {
-        const info = await client.request("create_tiny", {
-          output_dir: path.resolve(dir),
-          sources: (options.source ?? [bundledDataDir()]).map((source) => path.resolve(source)),
-          pretrain_steps: options.pretrainSteps,
-          seed: options.seed,
-        });
-        progress.stop();
-        context.reporter.result(info, () =>
-          `created ${info.path}: ${info.architecture}, ${(info.parameters / 1e6).toFixed(1)}M parameters, vocabulary ${info.vocab_size}${info.pretrain_steps ? `, pretrained ${info.pretrain_steps} steps (loss ${info.pretrain_loss_first} → ${info.pretrain_loss_last})` : ""}`,
-        );
-      } finally {
-        progress.stop();
-        await client.close();
-      }
+      const { createTinyModel } = await import("./tiny.js");
+      const info = await createTinyModel({ dir, sources: options.source, pretrainSteps: options.pretrainSteps, seed: options.seed, progress: context.progress() });
+      context.reporter.result(info, () =>
+        `created ${info.path}: ${info.architecture}, ${(info.parameters / 1e6).toFixed(1)}M parameters, vocabulary ${info.vocab_size}${info.pretrain_steps ? `, pretrained ${info.pretrain_steps} steps (loss ${info.pretrain_loss_first} → ${info.pretrain_loss_last})` : ""}`,
+      );
     });
   return command;
 }

@@ -3,3 +3,4 @@ export * from "./worker-client.js";
 export * from "./training-data.js";
 export * from "./train.js";
 export * from "./inference.js";
+export * from "./tiny.js";
