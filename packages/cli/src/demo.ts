@@ -2,8 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { bundledDataDir, workdirPaths, type AtsConfig, type ProgressSink } from "@ats-lora/core";
 import { buildTrainingPairs, type TrainingPairsManifest } from "@ats-lora/dataset-builder";
-import { Embedder } from "@ats-lora/embeddings";
-import { attachMetadata, evaluate, readTestData, writeReport, type EvalReport, type ReportFiles } from "@ats-lora/evaluator";
+import { attachMetadata, readTestData, runEvaluation, type EvalReport, type ReportFiles } from "@ats-lora/evaluator";
 import { FeedbackStore, importJsonlFile, type FeedbackStats, type ImportReport } from "@ats-lora/feedback";
 import { buildStore, type BuildStoreReport } from "@ats-lora/rag";
 import { createTinyModel, runTraining, WorkerClient, workerModelRunner, type ResultOf, type TrainEvent } from "@ats-lora/trainer";
@@ -162,20 +161,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const examples = readTestData(testFile);
     const lookup = FeedbackStore.open(paths.feedbackSqlite, { readonly: true });
     try {
-      attachMetadata(examples, (ids) => ids.map((id) => lookup.getInteraction(id)?.metadata).find((metadata) => metadata && Object.keys(metadata).length > 0));
+      attachMetadata(examples, (id) => lookup.getInteraction(id)?.metadata);
     } finally {
       lookup.close();
     }
     const outDir = path.join(workdir, "eval", "demo");
     const { client } = await WorkerClient.start({ logFile: path.join(outDir, "worker.log") });
-    const embedder = await Embedder.load({
-      model: config.embeddings.model,
-      dtype: config.embeddings.dtype,
-      batchSize: config.embeddings.batch_size,
-      cacheFile: path.join(paths.cache, "embeddings.sqlite"),
-    });
     try {
-      const { report, examples: records } = await evaluate({
+      return await runEvaluation({
         config,
         testFile,
         examples,
@@ -184,16 +177,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           { name: "base", role: "base", model: { model: tiny } },
         ],
         runner: workerModelRunner(client),
-        embedder,
         maxNewTokens: config.demo.max_new_tokens,
         seed: config.training.seed,
         bootstrapSamples: config.eval.bootstrap_samples,
+        outDir,
+        embeddingCacheFile: path.join(paths.cache, "embeddings.sqlite"),
         progress: options.progress?.("count"),
         onStage: options.onStage,
       });
-      return { report, files: writeReport(report, records, outDir) };
     } finally {
-      await embedder.close();
       await client.close();
     }
   });

@@ -68,7 +68,7 @@ async function openMetadata(storeFile: string) {
   const { FeedbackStore } = await import("@ats-lora/feedback");
   const store = FeedbackStore.open(storeFile, { readonly: true });
   return {
-    lookup: (ids: readonly string[]) => ids.map((id) => store.getInteraction(id)?.metadata).find((metadata) => metadata && Object.keys(metadata).length > 0),
+    lookup: (id: string) => store.getInteraction(id)?.metadata,
     close: () => store.close(),
   };
 }

@@ -61,11 +61,10 @@ Examples:
     .action(async (options: EvalOptions, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
       const config = context.config;
-      const [{ evaluate }, { writeReport, renderSummary }, { readTestData, resolveTestFile, attachMetadata }, { Embedder }] = await Promise.all([
-        import("./evaluate.js"),
+      const [{ runEvaluation }, { renderSummary }, { readTestData, resolveTestFile, attachMetadata }] = await Promise.all([
+        import("./run.js"),
         import("./report.js"),
         import("./test-data.js"),
-        import("@ats-lora/embeddings"),
       ]);
       const systems = systemsFrom(options);
       if (systems.length === 0) {
@@ -88,7 +87,6 @@ Examples:
       if (options.rag && !wiring.openRetriever) throw new InputError("--rag needs the knowledge store, which this program does not include");
       let knowledge: Awaited<ReturnType<NonNullable<EvalWiring["openRetriever"]>>> | undefined;
       let worker: Awaited<ReturnType<NonNullable<EvalWiring["openRunner"]>>> | undefined;
-      let embedder: import("@ats-lora/embeddings").Embedder | undefined;
       // Ctrl-C stops the worker's generation cleanly (exit 130) instead of leaving it running.
       const onSigint = () => {
         context.reporter.info("stopping: asking the worker to stop (Ctrl-C again to force)");
@@ -101,19 +99,14 @@ Examples:
           worker = await wiring.openRunner!(path.join(outDir, "worker.log"));
           process.on("SIGINT", onSigint);
         }
-        embedder = await Embedder.load({
-          model: config.embeddings.model,
-          dtype: config.embeddings.dtype,
-          batchSize: config.embeddings.batch_size,
-          cacheFile: path.join(context.paths.cache, "embeddings.sqlite"),
-        });
-        const { report, examples: records } = await evaluate({
+        const { report, files } = await runEvaluation({
           config,
           testFile,
           examples,
           systems,
           runner: worker?.runner,
-          embedder,
+          outDir,
+          embeddingCacheFile: path.join(context.paths.cache, "embeddings.sqlite"),
           retriever: knowledge?.retriever,
           maxNewTokens: options.maxNewTokens ?? config.eval.max_new_tokens,
           seed: options.seed ?? config.training.seed,
@@ -122,11 +115,9 @@ Examples:
           progress: context.progress(),
           onStage: (message) => context.reporter.info(message),
         });
-        const files = writeReport(report, records, outDir);
         context.reporter.result({ ...report, report_files: files }, () => `${renderSummary(report)}\n\nreport: ${files.html}\n        ${files.markdown}, ${files.json}, ${files.predictions}`);
       } finally {
         process.off("SIGINT", onSigint);
-        await embedder?.close();
         await worker?.close();
         await knowledge?.close();
       }

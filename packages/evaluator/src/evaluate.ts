@@ -1,8 +1,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { buildPrompt, InputError, parsePrompt, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import { cosine } from "@ats-lora/embeddings";
 import { baselineOutput, matchPairs, tfidfSimilarity, weightedScores, type BaselineMethod } from "./baseline.js";
 import { pairedBootstrapMany } from "./bootstrap.js";
+import { signed } from "./report.js";
 import {
   COUNT_METRICS,
   exampleFeatures,
@@ -286,7 +288,7 @@ async function systemOutputs(
         ? async (texts: Array<[string, string]>) => tfidfSimilarity(texts)
         : async (texts: Array<[string, string]>) => {
             const { vectors } = await options.embedder.embed(texts.flat());
-            return texts.map((_, i) => dot(vectors[2 * i]!, vectors[2 * i + 1]!));
+            return texts.map((_, i) => cosine(vectors[2 * i]!, vectors[2 * i + 1]!));
           };
     const values = await weightedScores(pairs, similarity);
     const result: Array<SystemOutput | null> = examples.map(() => null);
@@ -332,13 +334,7 @@ export function describeModel(ref: ModelRef): string {
   return ref.base ? `${ref.model} on ${ref.base}` : ref.model;
 }
 
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i += 1) sum += a[i]! * b[i]!;
-  return sum;
-}
-
-/** Every system's per-example scores; the embedder sees each distinct text once (vectors are normalised). */
+/** Every system's per-example scores; the embedder sees each distinct text once. */
 async function scoreAll(
   embedder: TextEmbedder,
   features: readonly ExampleFeatures[],
@@ -368,9 +364,9 @@ async function scoreAll(
         const feature = features[i]!;
         const own = vector(output.text);
         return scoreExample(output, feature, {
-          reference: dot(own, vector(feature.reference)),
-          ...(feature.candidate !== undefined ? { candidate: dot(own, vector(feature.candidate)) } : {}),
-          ...(feature.vague_part !== undefined ? { vague_part: dot(own, vector(feature.vague_part)) } : {}),
+          reference: cosine(own, vector(feature.reference)),
+          ...(feature.candidate !== undefined ? { candidate: cosine(own, vector(feature.candidate)) } : {}),
+          ...(feature.vague_part !== undefined ? { vague_part: cosine(own, vector(feature.vague_part)) } : {}),
         });
       }),
     );
@@ -464,9 +460,6 @@ function compare(
   return { system: name, against: otherName, examples, metrics, improved, worsened, unclear, verdict };
 }
 
-function signed(value: number): string {
-  return `${value >= 0 ? "+" : ""}${value.toFixed(3)}`;
-}
 
 /** The loss curve and metrics train wrote beside an adapter, when the model is such a folder. */
 export function trainingLog(model: string): { training?: TrainingLog } {

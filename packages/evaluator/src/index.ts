@@ -5,3 +5,4 @@ export * from "./score.js";
 export * from "./baseline.js";
 export * from "./evaluate.js";
 export * from "./report.js";
+export * from "./run.js";

@@ -38,7 +38,8 @@ export function formatValue(value: number | null | undefined): string {
   return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(3);
 }
 
-function signed(value: number): string {
+/** A delta with its sign, as the tables and verdicts print it. */
+export function signed(value: number): string {
   return Number.isFinite(value) ? `${value >= 0 ? "+" : ""}${formatValue(value)}` : "–";
 }
 

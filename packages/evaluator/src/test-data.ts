@@ -43,14 +43,14 @@ export function readTestData(file: string): EvalExample[] {
   return readRecords(file, EvalExampleSchema, { what: "test data" }).map((record) => ({ ...record.value, line: record.lineNumber }));
 }
 
-/** Metadata of the interactions a row came from (the feedback store, looked up by id). */
-export type MetadataLookup = (sourceIds: readonly string[]) => Record<string, unknown> | undefined;
+/** The metadata of one interaction (the feedback store, looked up by id). */
+export type MetadataLookup = (interactionId: string) => Record<string, unknown> | undefined;
 
-/** Rows without metadata take their source interactions' (build-db's rows name them in source_ids). */
+/** Rows without metadata take the first non-empty metadata of their source interactions (build-db's `source_ids`). */
 export function attachMetadata(examples: EvalExample[], lookup: MetadataLookup): void {
   for (const example of examples) {
-    if (example.metadata || !example.source_ids || example.source_ids.length === 0) continue;
-    const metadata = lookup(example.source_ids);
+    if (example.metadata) continue;
+    const metadata = (example.source_ids ?? []).map(lookup).find((found) => found !== undefined && Object.keys(found).length > 0);
     if (metadata) example.metadata = metadata;
   }
 }
