@@ -2,7 +2,7 @@
 # Makes faiss-node's native addon (build/Release/faiss-node.node) usable. pnpm applies
 # patches/faiss-node@0.5.1.patch (Float32Array input without a per-number copy, setParameter) but does not run
 # faiss-node's own install script (pnpm-workspace.yaml). In order of preference:
-#   1. faiss 1.7.3 compiled here from Debian's source tarball for this CPU (-march=native, AVX2 kernels, plus
+#   1. faiss 1.7.3 compiled here from Debian's source package for this CPU (-march=native, AVX2 kernels, plus
 #      scripts/faiss/*.patch), cached under ~/.cache/ats-lora, and the patched addon linked against it;
 #   2. faiss-node's prebuilt binary, where that download works (no typed-array fast path: slower adds);
 #   3. the patched addon compiled against the system's faiss (Debian: apt-get install libfaiss-dev).
@@ -13,12 +13,35 @@ root="$PWD"
 pkg="$(node -e 'console.log(require("path").dirname(require.resolve("faiss-node/package.json", {paths: [require("path").resolve("packages/rag")]})))')"
 addon="$pkg/build/Release/faiss-node.node"
 faiss_version=1.7.3
-faiss_url="http://deb.debian.org/debian/pool/main/f/faiss/faiss_${faiss_version}.orig.tar.gz"
 faiss_sha256=3e4fac26d8c9e9008ecea4ae5fc414c658998fce4ba75835058b1a71d3516002
 
 loads() { node -e "const f = require('$pkg'); const i = new f.IndexFlatIP(2); i.add([1, 0]); if (i.ntotal() !== 1) process.exit(1)" >/dev/null 2>&1; }
 fast() { node -e "const f = require('$pkg'); const i = new f.IndexFlatIP(2); i.add(new Float32Array([1, 0])); if (i.search(new Float32Array([1, 0]), 1).labels[0] !== 0) process.exit(1)" >/dev/null 2>&1; }
 say() { echo "build-faiss-node: $*" >&2; }
+
+# fetch_faiss_source DIR: faiss's upstream tarball, through apt-get source from the deb-src twins of this machine's
+# configured apt sources (a private list folder: the system's apt state is not touched, no root needed).
+fetch_faiss_source() {
+  local dir="$1" apt="$1/apt"
+  command -v apt-get >/dev/null || { say "apt-get is needed to fetch faiss's source from Debian's archive"; return 1; }
+  mkdir -p "$apt/lists/partial" "$apt/sources"
+  local file
+  for file in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$file" ] && { sed -E 's/^Types:.*/Types: deb-src/' "$file"; echo; }
+  done >"$apt/sources/deb-src.sources"
+  for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$file" ] && sed -nE 's/^[[:space:]]*deb[[:space:]]+/deb-src /p' "$file"
+  done >"$apt/sources/deb-src.list"
+  local options=(-qq -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/sources" -o Dir::State::Lists="$apt/lists"
+    -o Debug::NoLocking=1 -o APT::Sandbox::User="$(id -un)")
+  apt-get "${options[@]}" update >"$apt/update.log" 2>&1 || { say "apt-get update of the source lists failed: $(tail -n 3 "$apt/update.log")"; return 1; }
+  local revision
+  revision="$(apt-cache "${options[@]}" showsrc faiss 2>/dev/null | sed -n "s/^Version: \(${faiss_version//./\\.}-.*\)/\1/p" | head -n 1)"
+  [ -n "$revision" ] || { say "the configured apt sources have no faiss $faiss_version source package"; return 1; }
+  (cd "$dir" && apt-get "${options[@]}" source --download-only "faiss=$revision" >"$apt/source.log" 2>&1) ||
+    { say "apt-get source faiss=$revision failed: $(tail -n 3 "$apt/source.log")"; return 1; }
+  mv "$dir/faiss_${faiss_version}.orig.tar.gz" "$dir/faiss.tar.gz"
+}
 
 if [ -f "$addon" ] && fast; then
   exit 0
@@ -54,8 +77,8 @@ build_faiss() {
     say "compiling faiss $faiss_version ($level, -march=native) into $cache (about a minute on 2 cores)"
     rm -rf "$cache"
     mkdir -p "$cache"
-    curl -fsSL --retry 2 -o "$work/faiss.tar.gz" "$faiss_url" || { say "cannot download $faiss_url"; return 1; }
-    echo "$faiss_sha256  $work/faiss.tar.gz" | sha256sum -c --quiet - || { say "$faiss_url: checksum mismatch"; return 1; }
+    fetch_faiss_source "$work" || return 1
+    echo "$faiss_sha256  $work/faiss.tar.gz" | sha256sum -c --quiet - || { say "faiss_${faiss_version}.orig.tar.gz: checksum mismatch"; return 1; }
     tar -xzf "$work/faiss.tar.gz" -C "$cache" --strip-components=1
     for patch in scripts/faiss/*.patch; do patch -s -d "$cache" -p1 <"$root/$patch"; done
     cmake -S "$cache" -B "$cache/build" -DCMAKE_BUILD_TYPE=Release -DFAISS_OPT_LEVEL="$level" -DCMAKE_CXX_FLAGS=-march=native \
@@ -91,5 +114,5 @@ if [ -f /usr/include/faiss/Index.h ]; then
   say "compiling against the system faiss ($(dpkg-query -W -f '${Version}' libfaiss-dev 2>/dev/null || echo unknown))"
   compile_addon /usr/include -lfaiss && loads && { say "built $addon"; exit 0; }
 fi
-say "no way to a working faiss-node: install cmake, g++ and BLAS/LAPACK headers (Debian: apt-get install cmake g++ libblas-dev liblapack-dev) or libfaiss-dev, and run this again"
+say "no way to a working faiss-node: it needs cmake, g++ and BLAS/LAPACK headers (scripts/system-packages.sh installs them; Debian: apt-get install cmake g++ libblas-dev liblapack-dev) or libfaiss-dev; run setup again"
 exit 1

@@ -21,7 +21,7 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
   # A CUDA machine: PyPI's Linux torch wheels are the CUDA builds.
   echo "python-env: NVIDIA GPU found; installing the CUDA build of torch" >&2
 elif [ -n "${ATS_LORA_TORCH_INDEX:-}" ]; then
-  # e.g. https://download.pytorch.org/whl/cpu for the small CPU-only torch where that index is reachable.
+  # e.g. PyTorch's own CPU wheel index, for the small CPU-only torch, where that index is reachable.
   pip_args+=(--extra-index-url "$ATS_LORA_TORCH_INDEX")
 fi
 "$venv/bin/pip" install "${pip_args[@]}" $(printf -- '-r %s ' "${requirements[@]}") 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)

@@ -8,9 +8,11 @@ need() {
   command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is missing: $2" >&2; exit 1; }
 }
 need node "install Node.js 20.19 or newer"
-need python3 "native addons build with node-gyp, and the Python tools need Python 3.10+ with venv (apt-get install python3 python3-venv)"
-need make "native addons need make and a C++ compiler (apt-get install build-essential)"
-need g++ "native addons need a C++ compiler (apt-get install build-essential)"
+need python3 "ats-lora's worker and tools need Python 3.10+ with venv"
+
+# System packages: make and g++ for the native addons (better-sqlite3, node-pty, faiss-node), cmake and BLAS/LAPACK
+# headers for faiss, venv for the Python tools, Chromium for the tests (the eval report is rendered in it).
+bash scripts/system-packages.sh
 
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error(`setup: Node ${process.versions.node} is too old: ats-lora needs 20.19 or newer`); process.exit(1) }'
 

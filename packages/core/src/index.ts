@@ -7,3 +7,4 @@ export * from "./output.js";
 export * from "./context.js";
 export * from "./prompt.js";
 export * from "./options.js";
+export * from "./build-folder.js";
