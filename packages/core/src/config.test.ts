@@ -94,4 +94,18 @@ describe("loadConfig", () => {
   it("reports a missing config file", () => {
     expect(loadError(() => loadConfig({ configFile: "/nonexistent/x.yaml", env: {} })).message).toContain("cannot read config file");
   });
+
+  it("names the file of a YAML alias bomb, and stops it", () => {
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (const [from, to] of [["a", "b"], ["b", "c"], ["c", "d"], ["d", "e"], ["e", "f"]]) levels.push(`${to}: &${to} [${Array(9).fill(`*${from}`).join(", ")}]`);
+    const file = tempFile("bomb.yaml", `${levels.join("\n")}\n`);
+    expect(loadError(() => loadConfig({ configFile: file, env: {} })).message).toMatch(new RegExp(`^${file}: YAML aliases expand too far`));
+  });
+
+  it("names a circular alias in a file and in an environment variable", () => {
+    const file = tempFile("circular.yaml", "training: &t\n  seed: *t\n");
+    expect(loadError(() => loadConfig({ configFile: file, env: {} })).message).toBe(`${file}: a YAML alias refers to its own anchor, so the value never ends`);
+    const error = loadError(() => loadConfig({ env: { ATS_LORA_TRAINING__LEARNING_RATE: "&a [*a]" } }));
+    expect(error.message).toBe("environment (ATS_LORA_TRAINING__LEARNING_RATE): a YAML alias refers to its own anchor, so the value never ends");
+  });
 });

@@ -42,6 +42,9 @@ export const ConfigSchema = z.strictObject({
     save_steps: positiveInt,
     logging_steps: positiveInt,
     seed: nonNegativeInt,
+    regression_field: z.string().min(1).nullable(),
+    regression_weight: z.number().positive(),
+    regression_loss: z.enum(["mse", "mae", "huber"]),
   }),
   embeddings: z.strictObject({
     model: z.string().min(1),
@@ -66,6 +69,7 @@ export const ConfigSchema = z.strictObject({
   }),
   collect: z.strictObject({
     max_errors_listed: positiveInt,
+    max_line_bytes: positiveInt,
   }),
   dataset: z.strictObject({
     split: z
@@ -170,7 +174,7 @@ function readYamlLayer(file: string): Layer {
     const line = first.linePos?.[0]?.line;
     throw new InputError(`${file}${line === undefined ? "" : `:${line}`}: not valid YAML: ${first.message.split("\n")[0]}`);
   }
-  const values: unknown = doc.toJS() ?? {};
+  const values = yamlValue(() => doc.toJS(), file);
   if (!isPlainObject(values)) {
     throw new InputError(`${file}: a config file must be a mapping of sections (model:, lora:, training:, …)`);
   }
@@ -191,6 +195,36 @@ function readYamlLayer(file: string): Layer {
   };
 }
 
+/**
+ * A YAML value as plain data, or an error naming where it came from: aliases can expand a few lines into
+ * millions of nodes (yaml stops at its alias limit) or refer to their own anchor (a value with no end).
+ */
+function yamlValue(read: () => unknown, where: string): unknown {
+  let value: unknown;
+  try {
+    value = read() ?? {};
+  } catch (error) {
+    throw new InputError(`${where}: YAML aliases expand too far: ${(error as Error).message}`, {
+      cause: error,
+      hint: "write the values out instead of repeating anchors (&name / *name)",
+    });
+  }
+  const open = new Set<unknown>();
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== "object") return;
+    if (open.has(node)) {
+      throw new InputError(`${where}: a YAML alias refers to its own anchor, so the value never ends`, {
+        hint: "remove the alias (*name) inside the anchored value (&name)",
+      });
+    }
+    open.add(node);
+    for (const child of Object.values(node)) visit(child);
+    open.delete(node);
+  };
+  visit(value);
+  return value;
+}
+
 function readEnvLayer(env: NodeJS.ProcessEnv): Layer {
   const values: ConfigOverrides = {};
   const sections = new Set(Object.keys(ConfigSchema.shape));
@@ -206,6 +240,7 @@ function readEnvLayer(env: NodeJS.ProcessEnv): Layer {
     } catch {
       value = raw;
     }
+    if (value !== null && typeof value === "object") value = yamlValue(() => value, `environment (${name})`);
     setIn(values, keyPath, value);
   }
   return { source: "environment", values };

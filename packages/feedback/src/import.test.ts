@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
-import { InputError } from "@ats-lora/core";
+import { InputError, loadConfig } from "@ats-lora/core";
 import { describe, expect, it } from "vitest";
-import { importJsonlFile } from "./import.js";
+import { exportJsonl } from "./export.js";
+import { describeProblems, importJsonlFile, importJsonlFiles } from "./import.js";
 import { interactionLine, tempDir, tempStore, writeJsonl } from "./test-support.js";
 
 function rejection(run: () => unknown): InputError {
@@ -155,5 +156,131 @@ describe("importJsonlFile", () => {
     expect(rejection(() => importJsonlFile(store, file)).details[0]).toContain(
       'feedback.interaction_id: is "other" but the line\'s interaction is "ix-1"',
     );
+  });
+
+  it("reports JSON nested thousands of levels deep as an invalid line, and goes on with the other files", () => {
+    const store = tempStore();
+    const dir = tempDir();
+    const nested = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
+    const deep = writeJsonl(dir, "deep.jsonl", [
+      { query: "fine", response: "r" },
+      `{"query": ${nested(4500)}, "response": "r"}`,
+      `{"query": "q", "response": "r", "metadata": {"a": ${nested(4500)}}}`,
+      "[".repeat(5000),
+    ]);
+    const good = writeJsonl(dir, "good.jsonl", [interactionLine()]);
+    const result = importJsonlFiles(store, [deep, good]);
+    expect(result.files.map((report) => report.file)).toEqual([good]);
+    expect(result.rejected).toHaveLength(1);
+    expect(result.rejected[0]!.problems.slice(0, 2)).toEqual([
+      `${deep}:2: query[0][0][0][0][0][0][0]…: nesting deeper than 512 levels`,
+      `${deep}:3: metadata.a[0][0][0][0][0][0]…: nesting deeper than 512 levels`,
+    ]);
+    expect(result.rejected[0]!.problems[2]).toMatch(new RegExp(`^${deep.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:4: \\(line\\): not valid JSON`));
+    expect(store.counts()).toEqual({ interactions: 1, feedback: 1 });
+
+    const skipped = importJsonlFile(store, deep, { skipInvalid: true });
+    expect(skipped).toMatchObject({ lines: 4, skipped_lines: 3, interactions: { inserted: 1 } });
+  });
+
+  it("skips a line longer than collect.max_line_bytes without holding it", () => {
+    const dir = tempDir();
+    const configFile = path.join(dir, "small.yaml");
+    fs.writeFileSync(configFile, "collect:\n  max_line_bytes: 65536\n");
+    const config = loadConfig({ configFile, env: {} });
+    expect(config.collect.max_line_bytes).toBe(65536);
+    expect(loadConfig({ env: {} }).collect.max_line_bytes).toBe(16 * 1024 * 1024);
+
+    const store = tempStore();
+    const file = writeJsonl(dir, "long.jsonl", [
+      interactionLine(),
+      interactionLine({ id: "huge", context: ["x".repeat(4_000_000)] }),
+      interactionLine({ id: "ix-3" }),
+    ]);
+    const error = rejection(() => importJsonlFile(store, file, { maxLineBytes: config.collect.max_line_bytes }));
+    expect(error.details).toEqual([`${file}:2: (line): line longer than 65536 bytes`]);
+    expect(store.counts()).toEqual({ interactions: 0, feedback: 0 });
+
+    const report = importJsonlFile(store, file, { maxLineBytes: config.collect.max_line_bytes, skipInvalid: true });
+    expect(report).toMatchObject({ lines: 3, skipped_lines: 1, interactions: { inserted: 2 } });
+    expect(store.getInteraction("huge")).toBeUndefined();
+  });
+
+  it("rejects an unpaired surrogate the same way on every import", () => {
+    const store = tempStore();
+    const file = writeJsonl(tempDir(), "surrogate.jsonl", [
+      interactionLine({ id: "fine" }),
+      '{"id": "lone", "query": "caf\\ud800e", "response": "r"}',
+      '{"id": "key", "query": "q", "response": "r", "metadata": {"\\udfff": 1}}',
+    ]);
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const error = rejection(() => importJsonlFile(store, file));
+      expect(error.details).toEqual([
+        `${file}:2: query: contains an unpaired surrogate (\\ud800), which is not valid Unicode`,
+        `${file}:3: metadata.\\udfff: field name contains an unpaired surrogate (\\udfff), which is not valid Unicode`,
+      ]);
+      expect(store.counts()).toEqual({ interactions: 0, feedback: 0 });
+    }
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const report = importJsonlFile(store, file, { skipInvalid: true });
+      expect(report).toMatchObject({ skipped_lines: 2, interactions: attempt === 0 ? { inserted: 1 } : { unchanged: 1 } });
+    }
+    expect(store.getInteraction("lone")).toBeUndefined();
+  });
+
+  it('keeps a "__proto__" metadata key through the store and back out byte-identical', () => {
+    const store = tempStore();
+    const dir = tempDir();
+    const line = '{"id":"p","query":"q","response":"r","metadata":{"__proto__":{"polluted":true},"role":"x"}}';
+    importJsonlFile(store, writeJsonl(dir, "proto.jsonl", [line]));
+    const stored = store.getInteraction("p")!;
+    expect(Object.keys(stored.metadata)).toEqual(["__proto__", "role"]);
+    expect(JSON.stringify(stored.metadata)).toBe('{"__proto__":{"polluted":true},"role":"x"}');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+
+    const exported = path.join(dir, "out.jsonl");
+    exportJsonl(store, exported);
+    expect(fs.readFileSync(exported, "utf8")).toContain('"metadata":{"__proto__":{"polluted":true},"role":"x"}');
+    // Importing the export changes nothing, here and in a fresh store, and exports the same bytes again.
+    expect(importJsonlFile(store, exported)).toMatchObject({ interactions: { unchanged: 1 } });
+    const copy = tempStore();
+    importJsonlFile(copy, exported);
+    const again = path.join(dir, "again.jsonl");
+    exportJsonl(copy, again);
+    expect(fs.readFileSync(again, "utf8")).toBe(fs.readFileSync(exported, "utf8"));
+    // A different "__proto__" value is a difference like any other.
+    const changed = writeJsonl(dir, "changed.jsonl", [line.replace("true", "false")]);
+    expect(rejection(() => importJsonlFile(store, changed)).details[0]).toContain("is already stored with different metadata");
+  });
+
+  it("names a number out of range, a folder, and homoglyph field names clearly", () => {
+    const store = tempStore();
+    const dir = tempDir();
+    const file = writeJsonl(dir, "odd.jsonl", [
+      '{"query": "q", "response": "r", "feedback": {"rating": 1e400}}',
+      '{"query": "q", "response": "r", "metadata": {"score": -1e400}}',
+      '{"qu\u0435ry": "q", "response": "r"}',
+    ]);
+    expect(rejection(() => importJsonlFile(store, file)).details).toEqual([
+      `${file}:1: feedback.rating: number out of range (got Infinity; JSON numbers here must be within ±1.8e308)`,
+      `${file}:2: metadata.score: number out of range (got -Infinity; JSON numbers here must be within ±1.8e308)`,
+      `${file}:3: query: is required`,
+      `${file}:3: qu\\u0435ry: unknown field (did you mean "query"? this name has non-ASCII look-alike characters, shown as \\uXXXX); put extra data under "metadata"`,
+    ]);
+    const result = importJsonlFiles(store, [dir, writeJsonl(dir, "good.jsonl", [interactionLine()])]);
+    expect(result.rejected).toEqual([{ file: dir, error: `${dir} is a folder, not a JSONL file`, problems: [] }]);
+    expect(result.files).toHaveLength(1);
+  });
+
+  it("reads standard input for -, reported as <stdin>", () => {
+    const store = tempStore();
+    const fd = fs.openSync(writeJsonl(tempDir(), "stdin.jsonl", [interactionLine(), { query: "q" }]), "r");
+    try {
+      const report = importJsonlFile(store, "-", { stdinFd: fd, skipInvalid: true });
+      expect(report).toMatchObject({ file: "<stdin>", lines: 2, skipped_lines: 1, interactions: { inserted: 1 } });
+      expect(describeProblems(report)).toEqual(["<stdin>:2: response: is required"]);
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
-import { InputError, readJsonl, silentProgress, type ProgressSink } from "@ats-lora/core";
+import { formatFieldPath, InputError, jsonlSourceName, readJsonl, silentProgress, STDIN_FILE, type ProgressSink } from "@ats-lora/core";
 import type { z } from "zod";
 import { canonicalJson } from "./canonical.js";
 import {
@@ -28,6 +28,10 @@ export interface ImportOptions {
   progress?: ProgressSink;
   /** The time given to records that carry no timestamp. */
   now?: Date;
+  /** Longer lines are invalid (collect.max_line_bytes), and are skipped without being held in memory. */
+  maxLineBytes?: number;
+  /** What the file `-` reads: standard input unless a test gives another descriptor. */
+  stdinFd?: number;
 }
 
 /** One invalid line: `FILE:LINE: field: problem`. */
@@ -92,7 +96,7 @@ export function importJsonlFiles(
       reports.push(importJsonlFile(store, file, options));
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
-      rejected.push({ file, error: error.message, problems: error.details });
+      rejected.push({ file: jsonlSourceName(file), error: error.message, problems: error.details });
     }
   }
   return { files: reports, rejected };
@@ -114,9 +118,10 @@ export function formatProblem(file: string, problem: LineProblem): string {
  * Imports one JSONL file in one transaction: interactions, interactions with embedded feedback, and
  * {"input","output"} gold pairs. A file with any invalid line writes nothing and throws an InputError listing
  * the lines, unless `skipInvalid`. Re-importing the same records is a no-op; the same id with different
- * content is an invalid line unless `update`.
+ * content is an invalid line unless `update`. `-` reads standard input, named `<stdin>` in the report.
  */
-export function importJsonlFile(store: FeedbackStore, file: string, options: ImportOptions = {}): ImportReport {
+export function importJsonlFile(store: FeedbackStore, source: string, options: ImportOptions = {}): ImportReport {
+  const file = jsonlSourceName(source);
   const maxListed = options.maxProblemsListed ?? 20;
   const progress = options.progress ?? silentProgress;
   const now = (options.now ?? new Date()).toISOString();
@@ -137,7 +142,7 @@ export function importJsonlFile(store: FeedbackStore, file: string, options: Imp
 
   let size = 0;
   try {
-    size = fs.statSync(file).size;
+    if (source !== STDIN_FILE) size = fs.statSync(source).size;
   } catch {
     // readJsonl names the missing file.
   }
@@ -157,12 +162,17 @@ export function importJsonlFile(store: FeedbackStore, file: string, options: Imp
   progress.start(size, `import ${file}`);
   try {
     store.transaction(() => {
-      for (const line of readJsonl(file, { onBytes: (bytes) => progress.update(bytes) })) {
+      const reading = readJsonl(source, {
+        onBytes: (bytes) => progress.update(bytes),
+        maxLineBytes: options.maxLineBytes,
+        stdinFd: options.stdinFd,
+      });
+      for (const line of reading) {
         report.lines += 1;
         const problems: LineProblem[] = [];
         const planned = line.ok
           ? planLine(store, line.value, line.lineNumber, now, ledger, options.update ?? false, problems)
-          : (problems.push({ line: line.lineNumber, field: "(line)", problem: line.problem }), undefined);
+          : (problems.push({ line: line.lineNumber, field: line.field, problem: line.problem }), undefined);
         if (problems.length > 0 || planned === undefined) {
           report.skipped_lines += 1;
           addProblems(problems);
@@ -393,10 +403,12 @@ function zodProblems(error: z.ZodError, raw: Record<string, unknown>, lineNumber
         const keyPath = [...issue.path, key];
         const known = knownKeys(raw, issue.path);
         const suggestion = closest(key, known);
+        // A homoglyph ("qu\u0435ry", Cyrillic е) prints like the suggestion: say why they differ.
+        const lookAlike = /[^\x20-\x7e]/.test(key) ? " this name has non-ASCII look-alike characters, shown as \\uXXXX" : "";
         problems.push({
           line: lineNumber,
-          field: fieldName(keyPath),
-          problem: `unknown field${suggestion ? ` (did you mean "${suggestion}"?)` : ""}; put extra data under "metadata"`,
+          field: formatFieldPath(keyPath),
+          problem: `unknown field${suggestion ? ` (did you mean "${suggestion}"?${lookAlike})` : ""}; put extra data under "metadata"`,
         });
       }
       continue;
@@ -404,7 +416,7 @@ function zodProblems(error: z.ZodError, raw: Record<string, unknown>, lineNumber
     const value = valueAt(raw, issue.path);
     problems.push({
       line: lineNumber,
-      field: fieldName(issue.path),
+      field: formatFieldPath(issue.path),
       problem: value === undefined ? "is required" : `${issue.message} (got ${preview(value)})`,
     });
   }
@@ -417,12 +429,6 @@ function knownKeys(raw: Record<string, unknown>, parentPath: readonly PropertyKe
     return Object.keys((isGold ? GoldPairLineSchema : InteractionLineSchema).shape);
   }
   return Object.keys(FeedbackInputSchema.shape);
-}
-
-function fieldName(keyPath: readonly PropertyKey[]): string {
-  let out = "";
-  for (const key of keyPath) out += typeof key === "number" ? `[${key}]` : out === "" ? String(key) : `.${String(key)}`;
-  return out === "" ? "(line)" : out;
 }
 
 function valueAt(raw: unknown, keyPath: readonly PropertyKey[]): unknown {

@@ -29,7 +29,11 @@ const points = z.array(text, { error: "must be an array of strings" });
 const idealResponse = z
   .string({ error: "must be a string, or null for none" })
   .min(1, { error: "must not be empty (use null when there is no ideal response)" });
-const metadata = z.record(z.string(), z.unknown(), { error: "must be an object" });
+// Not z.record: it copies by assignment, which turns a "__proto__" key into a prototype and drops it. The
+// parsed object is kept as it is, so every key a file gives is stored.
+const metadata = z.custom<Record<string, unknown>>((value) => value !== null && typeof value === "object" && !Array.isArray(value), {
+  error: "must be an object",
+});
 
 /** A model answer as the ATS produced it (DESIGN.md "Interaction"). */
 export const InteractionSchema = z.strictObject({
