@@ -80,6 +80,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       sampleFiles().map((file) =>
         importJsonlFile(store, file, {
           maxProblemsListed: options.config.collect.max_errors_listed,
+          maxLineBytes: options.config.collect.max_line_bytes,
           progress: options.progress?.("bytes"),
         }),
       ),
