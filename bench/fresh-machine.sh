@@ -34,11 +34,13 @@ if [ ! -x "$root/usr/bin/python3" ]; then
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
   [ -d /usr/include/node ] && cp -a /usr/include/node "$root/usr/include/node"
-  # The package clients' settings of this machine (where pip finds its wheels, npm's options).
-  for file in /etc/pip.conf /etc/xdg/pip /root/.config/pip /root/.npmrc; do
+  # The package clients' settings of this machine (where pip finds its wheels, npm's options, the certificate
+  # authorities its network needs).
+  for file in /etc/pip.conf /etc/xdg/pip /root/.config/pip /root/.npmrc /usr/local/share/ca-certificates; do
     [ -e "$file" ] && { mkdir -p "$root$(dirname "$file")"; cp -a "$file" "$root$file"; }
   done
 fi
+chroot "$root" update-ca-certificates >/dev/null 2>&1 || true
 for dir in /opt/wheels /opt/pypi /opt/pypi-more; do
   [ -d "$dir" ] && { mkdir -p "$root$dir"; mount --bind "$dir" "$root$dir"; }
 done
@@ -52,7 +54,8 @@ git -C "$repo" archive HEAD | tar -x -C "$root/work/ats-lora"
 say "in the chroot: bash scripts/setup.sh && pnpm ats-lora demo"
 start=$(date +%s)
 status=0
-chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb \
+# This machine's environment (its clients' certificate and index settings), with the chroot's own PATH.
+chroot "$root" /usr/bin/env HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb \
   bash -c 'cd /work/ats-lora && bash scripts/setup.sh && pnpm ats-lora demo' || status=$?
 say "exit $status after $(( $(date +%s) - start )) s"
 exit "$status"
