@@ -41,17 +41,19 @@ Examples:
   command
     .command("import")
     .description("import JSONL files of interactions (optionally with embedded feedback) or {input, output} gold pairs")
-    .argument("<files...>", "JSONL files")
+    .argument("<files...>", "JSONL files; - reads standard input")
     .option("--skip-invalid", "import the valid lines of a file with invalid ones, and list the skipped lines")
     .option("--update", "replace stored records whose id reappears with different content")
     .addHelpText(
       "after",
       `
 Each file is imported in one transaction: a file with any invalid line writes nothing (exit 2) and every bad
-line is listed as FILE:LINE: field: problem. Importing the same file again changes nothing.
+line is listed as FILE:LINE: field: problem. Importing the same file again changes nothing. Lines longer
+than collect.max_line_bytes are invalid.
 
-Example:
-  $ ats-lora --workdir W collect import data/samples/interactions.jsonl data/samples/gold_pairs.jsonl`,
+Examples:
+  $ ats-lora --workdir W collect import data/samples/interactions.jsonl data/samples/gold_pairs.jsonl
+  $ gunzip -c interactions.jsonl.gz | ats-lora --workdir W collect import -`,
     )
     .action(async (files: string[], options: { skipInvalid?: boolean; update?: boolean }, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
@@ -62,6 +64,7 @@ Example:
           skipInvalid: options.skipInvalid,
           update: options.update,
           maxProblemsListed: context.config.collect.max_errors_listed,
+          maxLineBytes: context.config.collect.max_line_bytes,
           progress: context.progress({ unit: "bytes" }),
         });
         for (const report of result.files) {
@@ -209,10 +212,13 @@ Example:
     .command("export")
     .description("write the store as JSONL (interactions with embedded feedback), the format `collect import` reads")
     .requiredOption("--out <file>", "the JSONL file to write")
-    .option("--redact", "mask e-mail addresses and phone numbers in every text field")
+    .option("--redact", "mask e-mail addresses, phone numbers and profile links in every text field (ids and timestamps kept)")
     .addHelpText(
       "after",
       `
+--out is never the store itself, an SQLite file, or an existing file that is not a previous export (exit 2).
+README.md ("Redaction") says what --redact catches and what it does not.
+
 Example:
   $ ats-lora --workdir W collect export --out interactions.jsonl --redact`,
     )
@@ -222,10 +228,11 @@ Example:
       const store = FeedbackStore.open(context.paths.feedbackSqlite, { readonly: true });
       try {
         const report = exportJsonl(store, options.out, { redact: options.redact, progress: context.progress() });
+        for (const note of report.notes) context.reporter.info(note);
         context.reporter.result(
           report,
           () =>
-            `wrote ${report.interactions} interactions with ${report.feedback} feedback to ${report.file}${report.redacted ? " (e-mail addresses and phone numbers masked)" : ""}`,
+            `wrote ${report.interactions} interactions with ${report.feedback} feedback to ${report.file}${report.redacted ? " (e-mail addresses, phone numbers and profile links masked)" : ""}`,
         );
       } finally {
         store.close();

@@ -31,7 +31,7 @@ describe("redactText", () => {
     expect(redactText(input)).toBe(input);
   });
 
-  it("redacts every string in nested values, keys untouched", () => {
+  it("redacts every string in nested values, and object keys (metadata keyed by an e-mail address)", () => {
     const value = {
       query: "Parse ana@example.org",
       context: ["Phone +1 415 555 0142"],
@@ -42,9 +42,14 @@ describe("redactText", () => {
     expect(redactValue(value)).toEqual({
       query: "Parse [EMAIL]",
       context: ["Phone [PHONE]"],
-      metadata: { "contact@example.com": "x", nested: ["[PHONE]"] },
+      metadata: { "[EMAIL]": "x", nested: ["[PHONE]"] },
       rating: 3,
       ideal_response: null,
     });
+  });
+
+  it("keeps a \"__proto__\" key as an ordinary key", () => {
+    const value = JSON.parse('{"__proto__": {"note": "call 4155550142"}, "a": 1}') as Record<string, unknown>;
+    expect(JSON.stringify(redactValue(value))).toBe('{"__proto__":{"note":"call [PHONE]"},"a":1}');
   });
 });

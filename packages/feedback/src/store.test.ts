@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { aggregateFeedback } from "./aggregate.js";
 import { exportJsonl } from "./export.js";
 import { importJsonlFile } from "./import.js";
+import { RunError } from "@ats-lora/core";
 import { SCHEMA_VERSION } from "./migrations.js";
 import type { Feedback } from "./schema.js";
 import { FeedbackStore } from "./store.js";
@@ -46,7 +47,56 @@ describe("FeedbackStore", () => {
     const db = new Database(file);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
-    expect(() => FeedbackStore.open(file)).toThrow(/newer than this ats-lora understands/);
+    expect(() => FeedbackStore.open(file)).toThrow(/was made by a newer ats-lora/);
+  });
+
+  it("refuses to read a real store made by a newer ats-lora too (readonly: stats, export, build-db), naming the file and both versions", () => {
+    const store = tempStore();
+    const file = store.file;
+    importJsonlFile(store, writeJsonl(tempDir(), "in.jsonl", [interactionLine()]));
+    store.close();
+    const db = new Database(file);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    const expected = `${file} was made by a newer ats-lora (schema version ${SCHEMA_VERSION + 1}; this ats-lora knows up to ${SCHEMA_VERSION}): upgrade ats-lora to use it`;
+    for (const options of [{ readonly: true }, {}]) {
+      let error: unknown;
+      try {
+        FeedbackStore.open(file, options).close();
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(RunError);
+      expect((error as RunError).message).toBe(expected);
+    }
+    // Nothing was changed: the newer version is still there.
+    const after = new Database(file, { readonly: true });
+    expect(after.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION + 1);
+    after.close();
+  });
+
+  it("names the path and says what to do when the store is not an SQLite database (SQLITE_NOTADB)", () => {
+    const dir = tempDir();
+    const file = path.join(dir, "feedback_db", "feedback.sqlite");
+    FeedbackStore.open(file).close();
+    fs.writeFileSync(file, JSON.stringify(interactionLine()) + "\n");
+    for (const options of [{ readonly: true }, {}]) {
+      let error: unknown;
+      try {
+        FeedbackStore.open(file, options).close();
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(RunError);
+      expect((error as RunError).message).toBe(`${file} is not an SQLite database, so not a feedback store (it looks like JSONL: was an export written onto it?)`);
+      expect((error as RunError).hint).toContain(`mv ${file} ${file}.broken`);
+    }
+  });
+
+  it("refuses to read an SQLite file without the feedback schema", () => {
+    const file = path.join(tempDir(), "empty.sqlite");
+    new Database(file).close();
+    expect(() => FeedbackStore.open(file, { readonly: true })).toThrow(`${file} has no feedback-store schema (user_version 0)`);
   });
 
   it("says the store is busy when another connection holds the write lock past the busy timeout", () => {

@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { RunError } from "@ats-lora/core";
-import { migrate } from "./migrations.js";
+import { isAtsError, RunError } from "@ats-lora/core";
+import { checkReadableSchema, migrate, newerSchemaError, SCHEMA_VERSION } from "./migrations.js";
 import type { Feedback, Interaction } from "./schema.js";
 import { aggregateFeedback, type AggregatedFeedback } from "./aggregate.js";
 import { canonicalJson } from "./canonical.js";
@@ -108,7 +108,11 @@ export class FeedbackStore {
     };
   }
 
-  /** Opens (creating and migrating unless readonly) the store at `file`. */
+  /**
+   * Opens (creating and migrating unless readonly) the store at `file`. Every way this can fail is a RunError
+   * that names the file or folder and says what to do: a folder or file that is not writable, a file that is
+   * not an SQLite database, a schema newer than this code knows (refused for reading too: it could be misread).
+   */
   static open(file: string, options: OpenStoreOptions = {}): FeedbackStore {
     const readonly = options.readonly ?? false;
     if (readonly && !fs.existsSync(file)) {
@@ -116,21 +120,34 @@ export class FeedbackStore {
         hint: "import interactions first: ats-lora collect import FILE.jsonl",
       });
     }
-    if (!readonly) fs.mkdirSync(path.dirname(file), { recursive: true });
-    let db: Database.Database;
+    if (!readonly) {
+      createFolder(path.dirname(file));
+      checkWritable(file);
+    }
+    let db: Database.Database | undefined;
     try {
       db = new Database(file, { readonly, fileMustExist: readonly });
       db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 30_000}`);
-      if (!readonly) {
+      if (readonly) {
+        checkReadableSchema(db, file);
+      } else {
+        // Refuse a newer store before changing anything in it (the journal mode is written to its header).
+        const version = db.pragma("user_version", { simple: true }) as number;
+        if (version > SCHEMA_VERSION) throw newerSchemaError(file, version);
         db.pragma("journal_mode = WAL");
         db.pragma("synchronous = NORMAL");
       }
       db.pragma("foreign_keys = ON");
       if (!readonly) migrate(db, file);
+      return new FeedbackStore(file, db);
     } catch (error) {
-      throw new RunError(`cannot open the feedback store ${file}: ${(error as Error).message}`, { cause: error });
+      try {
+        db?.close();
+      } catch {
+        // the error below is the one to report
+      }
+      throw openError(error, file);
     }
-    return new FeedbackStore(file, db);
   }
 
   close(): void {
@@ -159,13 +176,14 @@ export class FeedbackStore {
       return result;
     } catch (error) {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      if (sqliteCode(error).startsWith("SQLITE_READONLY")) throw openError(error, this.file);
       throw error;
     }
   }
 
   getInteraction(id: string): Interaction | undefined {
     const row = this.statements.getInteraction.get(id);
-    return row && interactionFromRow(row);
+    return row && interactionFromRow(row, this.file);
   }
 
   insertInteraction(interaction: Interaction): void {
@@ -178,7 +196,7 @@ export class FeedbackStore {
 
   getFeedback(id: string): Feedback | undefined {
     const row = this.statements.getFeedback.get(id);
-    return row && feedbackFromRow(row);
+    return row && feedbackFromRow(row, this.file);
   }
 
   insertFeedback(feedback: Feedback): void {
@@ -211,7 +229,7 @@ export class FeedbackStore {
 
   /** Every review of one interaction, oldest first. */
   feedbackFor(interactionId: string): Feedback[] {
-    return this.statements.feedbackFor.all(interactionId).map(feedbackFromRow);
+    return this.statements.feedbackFor.all(interactionId).map((row) => feedbackFromRow(row, this.file));
   }
 
   /** The reviews of one interaction combined into one judgement (see aggregate.ts), or undefined if none. */
@@ -236,7 +254,7 @@ export class FeedbackStore {
     for (;;) {
       const rows = page.all({ task: filter.task ?? null, ...after, limit: 500 });
       if (rows.length === 0) return;
-      for (const row of rows) yield { interaction: interactionFromRow(row), feedback: this.feedbackFor(row.id) };
+      for (const row of rows) yield { interaction: interactionFromRow(row, this.file), feedback: this.feedbackFor(row.id) };
       const last = rows[rows.length - 1]!;
       after = { created_at: last.created_at, id: last.id };
     }
@@ -252,7 +270,7 @@ export class FeedbackStore {
          ORDER BY i.created_at, i.id LIMIT @limit`,
       )
       .all({ task: filter.task ?? null, limit: filter.limit ?? -1 });
-    return rows.map(interactionFromRow);
+    return rows.map((row) => interactionFromRow(row, this.file));
   }
 
   counts(): { interactions: number; feedback: number } {
@@ -382,16 +400,17 @@ function interactionToRow(interaction: Interaction): InteractionRow {
   };
 }
 
-function interactionFromRow(row: InteractionRow): Interaction {
+function interactionFromRow(row: InteractionRow, file: string): Interaction {
+  const column = jsonColumn(file, "interactions", row.id);
   return {
     id: row.id,
     created_at: row.created_at,
     task: row.task,
     query: row.query,
-    context: JSON.parse(row.context) as string[],
+    context: column("context", row.context, isStringArray, "a JSON array of strings"),
     response: row.response,
     model: row.model,
-    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    metadata: column("metadata", row.metadata, isPlainObject, "a JSON object"),
     origin: row.origin,
   };
 }
@@ -409,15 +428,156 @@ function feedbackToRow(feedback: Feedback): FeedbackRow {
   };
 }
 
-function feedbackFromRow(row: FeedbackRow): Feedback {
+function feedbackFromRow(row: FeedbackRow, file: string): Feedback {
+  const column = jsonColumn(file, "feedback", row.id);
   return {
     id: row.id,
     interaction_id: row.interaction_id,
     rating: row.rating,
-    correct_points: JSON.parse(row.correct_points) as string[],
-    incorrect_points: JSON.parse(row.incorrect_points) as string[],
+    correct_points: column("correct_points", row.correct_points, isStringArray, "a JSON array of strings"),
+    incorrect_points: column("incorrect_points", row.incorrect_points, isStringArray, "a JSON array of strings"),
     ideal_response: row.ideal_response,
     reviewer: row.reviewer,
     created_at: row.created_at,
   };
+}
+
+/**
+ * Reads the JSON stored in one column of one row; a value that does not parse, or is not of the stored shape
+ * (the row was changed outside ats-lora), is an error naming the store, the table, the row and the column.
+ */
+function jsonColumn(file: string, table: string, id: string) {
+  return <T>(column: string, text: string, valid: (value: unknown) => value is T, shape: string): T => {
+    const where = `${file}: table ${table}, row id ${JSON.stringify(id)}, column ${column}`;
+    const hint = `the row was changed outside ats-lora: correct the value with sqlite3 (UPDATE ${table} SET ${column} = '…' WHERE id = '…'), delete the row, or restore the store from a backup or an export`;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new RunError(`${where}: not valid JSON (${(error as Error).message})`, { cause: error, hint });
+    }
+    if (!valid(value)) throw new RunError(`${where}: not ${shape}`, { hint });
+    return value;
+  };
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === "string");
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+const NOT_WRITABLE = new Set(["EACCES", "EPERM", "EROFS"]);
+
+function sqliteCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "";
+}
+
+/** Creates the store's folder, or says which existing folder above it is not writable. */
+function createFolder(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    let existing = path.dirname(dir);
+    while (!fs.existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+    const code = sqliteCode(error);
+    if (NOT_WRITABLE.has(code)) {
+      throw new RunError(`cannot create the folder ${dir} for the feedback store: ${existing} is not writable`, {
+        cause: error,
+        hint: `make it writable (chmod u+w ${existing}), or pass --workdir a folder you can write to`,
+      });
+    }
+    throw new RunError(`cannot create the folder ${dir} for the feedback store: ${(error as Error).message}`, {
+      cause: error,
+      hint: code === "ENOTDIR" || code === "EEXIST" ? "a file stands where a folder should be: move it away" : undefined,
+    });
+  }
+}
+
+/**
+ * Fails early when the store file exists but may not be written: SQLite would open it read-only without a
+ * word and fail only at the first write. open(2) checks the effective user, as SQLite does.
+ */
+function checkWritable(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r+");
+  } catch (error) {
+    const code = sqliteCode(error);
+    if (NOT_WRITABLE.has(code)) throw notWritable(file, error);
+    if (code === "EISDIR") throw new RunError(`${file} is a folder, not a feedback store`, { hint: "move it away, or pass --workdir the right folder" });
+    return; // missing: SQLite creates it
+  }
+  fs.closeSync(fd);
+}
+
+function notWritable(file: string, cause: unknown): RunError {
+  return new RunError(`the feedback store ${file} is not writable`, {
+    cause,
+    hint: `make it writable (chmod u+w ${file}); commands that only read the store (collect stats, collect export, build-db) work as it is`,
+  });
+}
+
+/** Turns what opening (or first writing to) a store threw into an error that names the file and says what to do. */
+function openError(error: unknown, file: string): Error {
+  if (isAtsError(error)) return error;
+  const dir = path.dirname(file);
+  const message = (error as Error).message;
+  const code = sqliteCode(error);
+  if (code === "SQLITE_NOTADB") {
+    return new RunError(`${file} is not an SQLite database, so not a feedback store${guessContent(file)}`, {
+      cause: error,
+      hint: `move it away (mv ${file} ${file}.broken) to start a new store, or put back a backup; a JSONL export of the store can be imported into a new one with ats-lora collect import`,
+    });
+  }
+  if (code === "SQLITE_CORRUPT") {
+    return new RunError(`the feedback store ${file} is corrupt (${message})`, {
+      cause: error,
+      hint: `put back a backup, or try: sqlite3 ${file} .recover | sqlite3 ${file}.recovered`,
+    });
+  }
+  const folderNotWritable = new RunError(
+    `cannot open the feedback store ${file}: the folder ${dir} is not writable, and SQLite keeps the store's -wal and -shm files there (even to read it)`,
+    { cause: error, hint: `make the folder writable (chmod u+w ${dir}), or copy the workdir somewhere writable and pass --workdir` },
+  );
+  if (code === "SQLITE_READONLY_DIRECTORY") return folderNotWritable;
+  if (code === "SQLITE_CANTOPEN" && !fs.existsSync(file)) {
+    return new RunError(`cannot create the feedback store ${file}: the folder ${dir} is not writable`, {
+      cause: error,
+      hint: `make it writable (chmod u+w ${dir}), or pass --workdir a folder you can write to`,
+    });
+  }
+  if (code.startsWith("SQLITE_READONLY")) {
+    try {
+      fs.closeSync(fs.openSync(file, "r+"));
+    } catch (cause) {
+      if (NOT_WRITABLE.has(sqliteCode(cause))) return notWritable(file, error);
+    }
+    return folderNotWritable;
+  }
+  if (code === "SQLITE_BUSY") {
+    return new RunError(`the feedback store ${file} is busy: another process held its write lock past the busy timeout`, {
+      cause: error,
+      hint: "a large import holds the lock until it commits; try again when it finishes",
+    });
+  }
+  return new RunError(`cannot open the feedback store ${file}: ${message}`, { cause: error });
+}
+
+/** What a file that is not a database seems to be, from its first bytes: a clue to what overwrote it. */
+function guessContent(file: string): string {
+  try {
+    const fd = fs.openSync(file, "r");
+    const head = Buffer.alloc(64);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    fs.closeSync(fd);
+    const text = head.subarray(0, n).toString("utf8").trimStart();
+    if (text.startsWith("{")) return " (it looks like JSONL: was an export written onto it?)";
+  } catch {
+    // no clue
+  }
+  return "";
 }
