@@ -87,6 +87,44 @@ describe("build folders", () => {
     expect(fs.readdirSync(parent).sort()).toEqual([".out.staging-" + pid + "-abcdef12", "out"]);
   });
 
+  it("puts back an earlier build without a marker when a run died between the swap's two renames", () => {
+    const parent = tempDir();
+    const target = path.join(parent, "out");
+    fs.mkdirSync(target);
+    fs.writeFileSync(path.join(target, "a.jsonl"), "unmarked");
+    const staged = startBuild(target, kind);
+    fs.writeFileSync(path.join(staged.staging, "a.jsonl"), "new");
+    // Killed between the renames: the first rename (the earlier build aside) happens, nothing after it does.
+    const originalRename = fs.renameSync;
+    let renames = 0;
+    fs.renameSync = ((from: fs.PathLike, to: fs.PathLike) => {
+      renames += 1;
+      if (renames >= 2) throw new Error("killed");
+      originalRename(from, to);
+    }) as typeof fs.renameSync;
+    try {
+      expect(() => commitBuild(staged)).toThrow("killed");
+    } finally {
+      fs.renameSync = originalRename;
+    }
+    const aside = fs.readdirSync(parent).find((name) => name.startsWith(".out.previous-"))!;
+    expect(fs.existsSync(target)).toBe(false);
+    // As if its process had died: rename it with a dead pid.
+    const pid = deadPid();
+    fs.renameSync(path.join(parent, aside), path.join(parent, `.out.previous-${pid}-0badf00d`));
+    expect(recoverInterruptedBuilds(target, kind).restored).toBe(true);
+    expect(fs.readFileSync(path.join(target, "a.jsonl"), "utf8")).toBe("unmarked");
+    abandonBuild(staged);
+  });
+
+  it("refuses a folder marked as a build of another kind", () => {
+    const target = path.join(tempDir(), "out");
+    const other: BuildFolderKind = { name: "vector store", option: "--output", entries: ["manifest.json"] };
+    const staged = startBuild(target, other);
+    commitBuild(staged);
+    expect(() => startBuild(target, kind)).toThrow(/holds a vector store build, not test pairs/);
+  });
+
   it("leaves the folders of a live run alone", () => {
     const parent = tempDir();
     const target = path.join(parent, "out");

@@ -74,6 +74,9 @@ export function commitBuild(build: StagedBuild): void {
   }
   const previous = path.join(path.dirname(target), `${hiddenPrefix(target)}previous-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
   const hadTarget = fs.existsSync(target);
+  // An earlier build made before markers existed (or a folder holding only .gitkeep) gets one now, so that a
+  // run killed between the two renames below leaves a "previous" folder the next run recognises and puts back.
+  if (hadTarget && readMarker(target)?.kind !== kind.name) writeMarker(target, kind);
   if (hadTarget) fs.renameSync(target, previous);
   try {
     fs.renameSync(staging, target);
@@ -108,18 +111,30 @@ export function recoverInterruptedBuilds(target: string, kind: BuildFolderKind):
   const leftovers = names
     .map((name) => ({ name, match: new RegExp(`^${escapeRegExp(prefix)}(staging|previous)-(\\d+)-[0-9a-f]+$`).exec(name) }))
     .filter((entry) => entry.match !== null && !isAlive(Number(entry.match[2])))
-    .map((entry) => ({ file: path.join(parent, entry.name), role: entry.match![1] as "staging" | "previous" }))
-    .filter((entry) => readMarker(entry.file)?.kind === kind.name);
+    .map((entry) => ({ file: path.join(parent, entry.name), role: entry.match![1] as "staging" | "previous", marker: readMarker(path.join(parent, entry.name)) }))
+    .filter((entry) => entry.marker?.kind === kind.name)
+    // The newest earlier build is the one to put back, should several have been left behind.
+    .sort((a, b) => (b.marker!.created_at ?? "").localeCompare(a.marker!.created_at ?? ""));
   let restored = false;
   const removed: string[] = [];
   for (const entry of leftovers) {
+    // Another process (a reader, a second build) may be recovering the same folders at the same time: a
+    // rename or removal that fails because it got there first is left to it.
     if (entry.role === "previous" && !restored && !fs.existsSync(resolved)) {
-      fs.renameSync(entry.file, resolved);
-      restored = true;
+      try {
+        fs.renameSync(entry.file, resolved);
+        restored = true;
+      } catch {
+        // gone, or the target appeared meanwhile: the next run sorts out what is left
+      }
       continue;
     }
-    fs.rmSync(entry.file, { recursive: true, force: true });
-    removed.push(entry.file);
+    try {
+      fs.rmSync(entry.file, { recursive: true, force: true });
+      removed.push(entry.file);
+    } catch {
+      // removed by another process meanwhile, or not removable now: tried again next time
+    }
   }
   return { restored, removed };
 }
@@ -133,6 +148,12 @@ function checkReplaceable(target: string, kind: BuildFolderKind): void {
   }
   if (!stat.isDirectory()) {
     throw new InputError(`${kind.option} ${target} is a file, not a folder for the ${kind.name}`, {
+      hint: `choose a new or empty folder for ${kind.option}`,
+    });
+  }
+  const marked = readMarker(target)?.kind;
+  if (marked !== undefined && marked !== kind.name) {
+    throw new InputError(`${kind.option} ${target} holds a ${marked} build, not ${kind.name}: refusing to replace it`, {
       hint: `choose a new or empty folder for ${kind.option}`,
     });
   }

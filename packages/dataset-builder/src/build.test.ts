@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { buildStore, KnowledgeStore, passageRetriever } from "@ats-lora/rag";
 import { buildTrainingPairs } from "./build.js";
 import { DpoRowSchema, FORMATS, KtoRowSchema, SftRowSchema, SPLITS, type Format } from "./schema.js";
-import { splitOf } from "./split.js";
+import { contentKey, splitOf } from "./split.js";
 
 const RESUME_1 =
   "Ana Ruiz, Madrid. Backend engineer, 6 years of Go and PostgreSQL at Cabify; led the move of 40 services to Kubernetes (EKS). BSc Computer Science, UPM 2017.";
@@ -57,7 +57,7 @@ function readRows(dir: string, format: Format): Array<Record<string, unknown>> {
 
 describe("buildTrainingPairs", () => {
   it("makes SFT, DPO and KTO rows by the rules, collapses paraphrased prompts and keeps distinct ones", async () => {
-    const storeFile = storeWith([
+    const lines = [
       line("a", "Analyse the resume of candidate A.", "Strong Go background.", { rating: 5 }),
       line("b", "Analyse the resume of candidate B.", "Knows Java.", { rating: 2, ideal_response: "Knows Go and Kubernetes; no Java." }),
       line("c", "Analyse the resume of candidate C.", "Average answer.", { rating: 3 }),
@@ -72,7 +72,8 @@ describe("buildTrainingPairs", () => {
       // The same request on another resume is not a duplicate.
       line("p3", "Analyse this resume for the backend role.", "Nine years of ICU nursing; not a backend profile.", { rating: 4 }, [RESUME_2]),
       { id: "g", input: "Parse: Jane Doe, Python developer.", output: '{"name": "Jane Doe", "skills": ["Python"]}', task: "resume_parse" },
-    ]);
+    ];
+    const storeFile = storeWith(lines);
     const out = path.join(tempDir(), "training_pairs");
     const manifest = await buildTrainingPairs({ config: config(), storeFile, outputDir: out });
 
@@ -99,10 +100,18 @@ describe("buildTrainingPairs", () => {
       "p2:true:6 years of Go; led the EKS migration.",
       "p3:true:Nine years of ICU nursing; not a backend profile.",
     ]);
-    // Rows of one interaction share its split, the hash's.
+    // Rows share their content group's split: a new group's is the hash of its smallest content key (p1 and p2
+    // are one group; every other prompt is a group of its own).
+    const keyOf = (id: string): string => {
+      const source = lines.find((entry) => entry.id === id)!;
+      return "input" in source ? contentKey(source.task, source.input, []) : contentKey(source.task, source.query, source.context);
+    };
+    const groupKey = (id: string): string => (id === "p1" || id === "p2" ? [keyOf("p1"), keyOf("p2")].sort()[0]! : keyOf(id));
     for (const row of [...sft, ...dpo, ...kto]) {
-      expect(row.split).toBe(splitOf((row.source_ids as string[])[0]!, manifest.seed, manifest.split));
+      expect(row.split).toBe(splitOf(groupKey((row.source_ids as string[])[0]!), manifest.seed, manifest.split));
     }
+    expect(manifest.splits.content_groups).toBe(10);
+    expect(manifest.splits.leakage).toMatchObject({ violations: 0, moved: 0, examples: [] });
     expect(manifest.counts.sft.total).toBe(7);
     expect(manifest.counts.dpo.total).toBe(2);
     expect(manifest.counts.kto.total).toBe(9);

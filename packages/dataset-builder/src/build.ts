@@ -1,8 +1,20 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { buildPrompt, InputError, RunError, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import {
+  abandonBuild,
+  buildPrompt,
+  commitBuild,
+  InputError,
+  isAtsError,
+  RunError,
+  silentProgress,
+  startBuild,
+  type AtsConfig,
+  type BuildFolderKind,
+  type ProgressSink,
+  type StagedBuild,
+} from "@ats-lora/core";
 import { cosine, Embedder } from "@ats-lora/embeddings";
 import { aggregateFeedback, FeedbackStore, importJsonlFile, type AggregatedFeedback, type Interaction } from "@ats-lora/feedback";
 import { driftStats, round4 } from "./drift.js";
@@ -18,15 +30,43 @@ import {
   type SplitCounts,
   type TrainingPairsManifest,
 } from "./schema.js";
-import { splitOf } from "./split.js";
+import { ledgerText, promptHash, readPreviousBuild, SPLITS_LEDGER_FILE, type PreviousBuild } from "./previous.js";
+import { assignSplits, checkLeakage, contentKey, type LeakageEntry } from "./split.js";
+
+/** The folder build-db writes: what a rebuild may replace (and nothing else). */
+export const TRAINING_PAIRS_KIND: BuildFolderKind = {
+  name: "training pairs",
+  option: "--output",
+  entries: [...FORMATS, "drift.jsonl", "manifest.json", SPLITS_LEDGER_FILE],
+};
+
+/** What one run did besides what the manifest records. */
+export interface BuildRunStats {
+  /** Texts embedded now, and answered from the embeddings cache. */
+  embedded: number;
+  cached: number;
+  splits: {
+    /** Where earlier split assignments came from: the output folder's splits.jsonl, an older build's rows, or none. */
+    previous: PreviousBuild["from"];
+    /** Prompts whose split an earlier build had assigned. */
+    carried: number;
+    /** Content groups no earlier build had seen. */
+    new_groups: number;
+    /** Prompts of the earlier build that this build wrote again (compared for `leakage.moved`). */
+    compared_with_previous: number;
+  };
+}
 
 export interface BuildOptions {
   config: AtsConfig;
   /** The feedback store to read… */
   storeFile?: string;
-  /** …or an interactions.jsonl file (imported into a temporary store first). */
+  /** …or an interactions.jsonl file (imported into a store in memory first). */
   inputFile?: string;
-  /** The training_pairs folder to write. */
+  /**
+   * The training_pairs folder to write: new, empty, or holding an earlier build (and nothing else), whose
+   * splits.jsonl keeps every earlier prompt in its split.
+   */
   outputDir: string;
   /** Vectors cache (SQLite); none when undefined. */
   embeddingCacheFile?: string;
@@ -50,6 +90,8 @@ export interface PassageRetriever {
 /** One interaction that can teach something: gold, or reviewed. */
 interface Example {
   interaction: Interaction;
+  /** `contentKey` of its task, query and context. */
+  key: string;
   review: AggregatedFeedback | undefined;
   gold: boolean;
   prompt: string;
@@ -67,16 +109,40 @@ export async function buildTrainingPairs(options: BuildOptions): Promise<Trainin
   return (await buildTrainingPairsWithStats(options)).manifest;
 }
 
-/** buildTrainingPairs, with what the run itself did (texts answered from the embeddings cache). */
-export async function buildTrainingPairsWithStats(
-  options: BuildOptions,
-): Promise<{ manifest: TrainingPairsManifest; run: { embedded: number; cached: number } }> {
+/**
+ * buildTrainingPairs, with what the run itself did (texts answered from the embeddings cache, splits carried
+ * from the earlier build).
+ */
+export async function buildTrainingPairsWithStats(options: BuildOptions): Promise<{ manifest: TrainingPairsManifest; run: BuildRunStats }> {
+  // First, before any long work: recover what a killed run left, and refuse a folder that holds anything else.
+  const staged = startBuild(options.outputDir, TRAINING_PAIRS_KIND);
+  try {
+    const result = await build(options, staged);
+    try {
+      commitBuild(staged);
+    } catch (error) {
+      if (isAtsError(error)) throw error;
+      throw new RunError(`cannot put the training pairs in place at ${staged.target}: ${(error as Error).message}`, {
+        cause: error,
+        hint: `the folder ${path.dirname(staged.target)} must be writable; the next build-db recovers what this one left`,
+      });
+    }
+    return result;
+  } catch (error) {
+    abandonBuild(staged);
+    throw error;
+  }
+}
+
+async function build(options: BuildOptions, staged: StagedBuild): Promise<{ manifest: TrainingPairsManifest; run: BuildRunStats }> {
   const { config } = options;
   const warnings: string[] = [];
   const warn = (message: string): void => {
     warnings.push(message);
     options.onWarning?.(message);
   };
+  const previous = readPreviousBuild(staged.target, { seed: config.dataset.seed, split: config.dataset.split });
+  if (previous.warning !== undefined) warn(previous.warning);
 
   const { store, cleanup, source } = openSource(options);
   let examples: Example[];
@@ -86,7 +152,8 @@ export async function buildTrainingPairsWithStats(
     const stats = store.stats(config.feedback.min_samples);
     storeCounts = { interactions: stats.interactions, gold: stats.gold, reviewed: stats.reviewed };
     if (stats.interactions === 0) {
-      throw new InputError(`the feedback store ${store.file} is empty: there is nothing to build from`, {
+      const what = source.kind === "file" ? `the input file ${source.path} holds no interactions` : `the feedback store ${store.file} is empty`;
+      throw new InputError(`${what}: there is nothing to build from`, {
         hint: "import interactions first: ats-lora collect import FILE.jsonl (or pass --input FILE.jsonl)",
       });
     }
@@ -101,6 +168,7 @@ export async function buildTrainingPairsWithStats(
       const ideal = review?.ideal_response ?? undefined;
       examples.push({
         interaction,
+        key: contentKey(interaction.task, interaction.query, interaction.context),
         review,
         gold,
         prompt: buildPrompt({ task: interaction.task, query: interaction.query, context: interaction.context }, config.prompts),
@@ -182,18 +250,39 @@ export async function buildTrainingPairsWithStats(
     return similarity;
   };
 
-  // Near-duplicate prompts, per task: best-ranked first, so the best-rated of a group is the one kept.
+  // Content groups (identical and near-duplicate prompts, transitively) and their splits: see assignSplits.
+  // An earlier build's rows name interaction ids (a build from before splits.jsonl): their content keeps its split.
+  const earlier = new Map(previous.byKey);
+  for (const example of [...examples].sort(compareIds)) {
+    const split = previous.byId.get(example.interaction.id);
+    if (split !== undefined && !earlier.has(example.key)) earlier.set(example.key, split);
+  }
+  const assignment = assignSplits(
+    examples.map((example) => ({ key: example.key, task: example.interaction.task, prompt: example.prompt })),
+    { similarity: promptSimilarity, threshold, previous: earlier, seed: config.dataset.seed, fractions: config.dataset.split },
+  );
+  for (const conflict of assignment.conflicts) {
+    const ids = conflict.members.map((index) => examples[index]!.interaction.id).sort();
+    const shown = ids.slice(0, 8).join(", ") + (ids.length > 8 ? `, … (${ids.length} in all)` : "");
+    warn(
+      `the near-duplicate prompts of ${shown} (task ${examples[conflict.members[0]!]!.interaction.task}) form one content group, but earlier builds put them in ${conflict.splits.join(" and ")}: each keeps its split rather than move, so similar content sits in more than one split; remove the extra copies from the store, or delete ${SPLITS_LEDGER_FILE} in the output folder to reassign (earlier prompts may then move)`,
+    );
+  }
+
+  // Near-duplicate prompts, per task: best-ranked first, so the best-rated of a group is the one kept. Only
+  // prompts of one content group can be near-duplicates, so each is compared within its group.
   const order = examples.map((_, index) => index).sort((a, b) => rank(examples[b]!, examples[a]!));
   const keptBy = new Map<number, number>();
   const duplicatesOf = new Map<number, number[]>();
   const keptPerTask = new Map<string, number[]>();
   for (const index of order) {
     const task = examples[index]!.interaction.task;
-    const kept = keptPerTask.get(task) ?? [];
+    const within = `${assignment.group[index]}\u0000${task}`;
+    const kept = keptPerTask.get(within) ?? [];
     const duplicateOf = kept.find((other) => promptSimilarity(index, other) >= threshold);
     if (duplicateOf === undefined) {
       kept.push(index);
-      keptPerTask.set(task, kept);
+      keptPerTask.set(within, kept);
     } else {
       keptBy.set(index, duplicateOf);
       duplicatesOf.set(duplicateOf, [...(duplicatesOf.get(duplicateOf) ?? []), index]);
@@ -210,7 +299,7 @@ export async function buildTrainingPairsWithStats(
   for (const index of keptIndices) {
     const example = examples[index]!;
     const { interaction, review, correction } = example;
-    const split = splitOf(interaction.id, config.dataset.seed, config.dataset.split);
+    const split = assignment.splits[index]!;
     const target = rows[split];
     const counts = (byTask[interaction.task] ??= { sft: 0, dpo: 0, kto: 0 });
     const base = { task: interaction.task, source_ids: [interaction.id] };
@@ -269,6 +358,40 @@ export async function buildTrainingPairsWithStats(
   }
   const removedIds = [...keptBy.keys()].map((index) => examples[index]!.interaction.id).sort();
 
+  // The leakage check, on the rows as written: every held-out prompt against every training prompt.
+  const indexOfId = new Map(examples.map((example, index) => [example.interaction.id, index]));
+  const entries = new Map<string, LeakageEntry>();
+  const promptSplits = new Map<string, Split>();
+  for (const split of SPLITS) {
+    for (const format of FORMATS) {
+      for (const row of rows[split][format]) {
+        const index = indexOfId.get(row.source_ids[0]!)!;
+        entries.set(`${split}\u0000${index}`, { index, id: row.source_ids[0]!, task: row.task, split, prompt: row.prompt });
+        promptSplits.set(promptHash(row.prompt), split);
+      }
+    }
+  }
+  const leakage = checkLeakage([...entries.values()], { similarity: promptSimilarity, threshold });
+  let comparedWithPrevious = 0;
+  let moved = 0;
+  for (const [hash, split] of promptSplits) {
+    const before = previous.promptSplits.get(hash);
+    if (before === undefined) continue;
+    comparedWithPrevious += 1;
+    if (before !== split) moved += 1;
+  }
+  if (leakage.violations > 0) {
+    warn(
+      `${leakage.violations} val or test prompts are identical or near-identical to a training prompt (e.g. ${leakage.examples
+        .slice(0, 3)
+        .map((example) => `${example.id} in ${example.split} ~ ${example.train_id} in train`)
+        .join(", ")}): evaluation on them overstates what the model learnt`,
+    );
+  }
+  if (moved > 0) warn(`${moved} prompts of the earlier build in ${staged.target} are now in another split`);
+  const ledger = new Map(previous.byKey);
+  examples.forEach((example, index) => ledger.set(example.key, assignment.splits[index]!));
+
   const manifest: TrainingPairsManifest = {
     format_version: 1,
     source: { ...source, ...storeCounts, unreviewed_skipped: unreviewed },
@@ -284,6 +407,11 @@ export async function buildTrainingPairsWithStats(
     counts,
     by_task: Object.fromEntries(Object.entries(byTask).sort(([a], [b]) => a.localeCompare(b))),
     dedupe: { threshold, groups: duplicatesOf.size, removed: removedIds.length, removed_ids: removedIds },
+    splits: {
+      content_groups: assignment.groups,
+      conflicts: assignment.conflicts.length,
+      leakage: { ...leakage, moved },
+    },
     drift: driftStats(
       drifts.map((row) => row.drift),
       config.feedback.similarity_threshold,
@@ -292,8 +420,15 @@ export async function buildTrainingPairsWithStats(
     rag: options.retriever?.describe ?? null,
     warnings,
   };
-  writeOutput(options.outputDir, rows, drifts, manifest);
-  return { manifest, run: { embedded: embedded.computed, cached: embedded.cached } };
+  writeFiles(staged.staging, rows, drifts, manifest, ledger);
+  return {
+    manifest,
+    run: {
+      embedded: embedded.computed,
+      cached: embedded.cached,
+      splits: { previous: previous.from, carried: assignment.carried, new_groups: assignment.newGroups, compared_with_previous: comparedWithPrevious },
+    },
+  };
 }
 
 function emptyRows(): Rows {
@@ -332,23 +467,15 @@ function openSource(options: BuildOptions): {
   source: { kind: "store" | "file"; path: string };
 } {
   if (options.inputFile !== undefined) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ats-build-db-"));
-    const store = FeedbackStore.open(path.join(dir, "feedback.sqlite"));
+    // In memory: a killed run leaves no copy of the file's resumes behind on disk.
+    const store = FeedbackStore.open(":memory:");
     try {
       importJsonlFile(store, options.inputFile, { maxProblemsListed: options.config.collect.max_errors_listed });
     } catch (error) {
       store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
       throw error;
     }
-    return {
-      store,
-      source: { kind: "file", path: path.resolve(options.inputFile) },
-      cleanup: () => {
-        store.close();
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
+    return { store, source: { kind: "file", path: path.resolve(options.inputFile) }, cleanup: () => store.close() };
   }
   const file = options.storeFile;
   if (file === undefined) throw new RunError("build-db needs a feedback store or an --input file");
@@ -361,11 +488,14 @@ function openSource(options: BuildOptions): {
   return { store, source: { kind: "store", path: file }, cleanup: () => store.close() };
 }
 
-/** Writes every file into a sibling folder and swaps it in, so readers never see half a build. */
-function writeOutput(outputDir: string, rows: Record<Split, Rows>, drifts: DriftRow[], manifest: TrainingPairsManifest): void {
-  const parent = path.dirname(path.resolve(outputDir));
-  fs.mkdirSync(parent, { recursive: true });
-  const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(outputDir)}-`));
+/** Writes every file of the build into its staging folder (swapped in by commitBuild). */
+function writeFiles(
+  staging: string,
+  rows: Record<Split, Rows>,
+  drifts: DriftRow[],
+  manifest: TrainingPairsManifest,
+  ledger: ReadonlyMap<string, Split>,
+): void {
   try {
     for (const format of FORMATS) {
       fs.mkdirSync(path.join(staging, format));
@@ -375,13 +505,12 @@ function writeOutput(outputDir: string, rows: Record<Split, Rows>, drifts: Drift
       }
     }
     fs.writeFileSync(path.join(staging, "drift.jsonl"), drifts.map((row) => `${JSON.stringify(row)}\n`).join(""));
+    fs.writeFileSync(path.join(staging, SPLITS_LEDGER_FILE), ledgerText(ledger));
     fs.writeFileSync(path.join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-    const previous = `${staging}.previous`;
-    if (fs.existsSync(outputDir)) fs.renameSync(outputDir, previous);
-    fs.renameSync(staging, outputDir);
-    fs.rmSync(previous, { recursive: true, force: true });
   } catch (error) {
-    fs.rmSync(staging, { recursive: true, force: true });
-    throw new RunError(`cannot write ${outputDir}: ${(error as Error).message}`, { cause: error });
+    throw new RunError(`cannot write the training pairs into ${staging}: ${(error as Error).message}`, {
+      cause: error,
+      hint: "check the free disk space and the permissions of the output folder's parent",
+    });
   }
 }

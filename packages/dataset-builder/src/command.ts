@@ -26,8 +26,10 @@ export function buildDbCommand(options: { openRetriever?: OpenRetriever } = {}):
 Rows: SFT {prompt, completion} from well-rated responses (mean rating ≥ feedback.good_rating), corrections
 (the reviewer's ideal response) and gold pairs; DPO {prompt, chosen, rejected} where an ideal or a better-rated
 answer exists for a worse one; KTO {prompt, completion, label} from ratings (≥ good_rating true,
-≤ bad_rating false) and ideal responses. Every row also has task and source_ids. Splits come from a hash of
-the interaction id, so the same input gives byte-identical files and new data never moves old rows.
+≤ bad_rating false) and ideal responses. Every row also has task and source_ids. Splits are per content
+group (identical and near-duplicate prompts share one) and recorded in splits.jsonl, which the next build
+into the folder follows: the same resume never sits in two splits, and new data never moves an old prompt.
+--output must be new, empty or an earlier build; a folder holding anything else is refused.
 
 Examples:
   $ ats-lora build-db
@@ -59,6 +61,11 @@ Examples:
           retriever: knowledge?.retriever,
         }).finally(() => knowledge?.close());
         context.reporter.info(`embedded ${run.embedded} texts, ${run.cached} more from the cache`);
+        context.reporter.info(
+          run.splits.previous === "none"
+            ? `splits: ${run.splits.new_groups} content groups assigned afresh`
+            : `splits: ${run.splits.carried} prompts kept the split the earlier build gave them (${run.splits.previous}), ${run.splits.new_groups} new content groups`,
+        );
         context.reporter.result(manifest, () => renderManifest(manifest, outputDir));
       },
     );
@@ -76,6 +83,7 @@ function renderManifest(manifest: TrainingPairsManifest, outputDir: string): str
     row("kto", manifest.counts.kto),
     `from ${manifest.source.reviewed} reviewed interactions and ${manifest.source.gold} gold examples (${manifest.source.unreviewed_skipped} awaiting review skipped)`,
     `near-duplicates: ${manifest.dedupe.removed} removed in ${manifest.dedupe.groups} groups (cosine ≥ ${manifest.dedupe.threshold})`,
+    `splits by ${manifest.splits.content_groups} content groups; leakage check: ${manifest.splits.leakage.violations} val/test prompts identical or near-identical to a train prompt, ${manifest.splits.leakage.moved} moved since the earlier build`,
     ...(manifest.rag ? [`prompts include the top ${manifest.rag.top_k} ${manifest.rag.mode} passages from ${manifest.rag.store}`] : []),
     `semantic drift over ${drift.corrections} corrections: mean ${drift.mean ?? "–"}, median ${drift.median ?? "–"}, p90 ${drift.p90 ?? "–"}; ${drift.substantial} substantial (similarity < ${drift.similarity_threshold}), ${drift.refinements} refinements`,
   ].join("\n");

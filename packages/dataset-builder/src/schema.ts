@@ -78,6 +78,28 @@ export interface TrainingPairsManifest {
   counts: Record<Format, SplitCounts>;
   by_task: Record<string, Record<Format, number>>;
   dedupe: { threshold: number; groups: number; removed: number; removed_ids: string[] };
+  /**
+   * Splits by content group: identical and near-duplicate prompts (the dedupe rule, transitively) share one
+   * split, remembered across builds in splits.jsonl, so adding data never moves a prompt.
+   */
+  splits: {
+    /** Content groups among the gold and reviewed examples. */
+    content_groups: number;
+    /** Groups whose members earlier builds had put in more than one split: each member kept its split (warned). */
+    conflicts: number;
+    /** Computed on the rows as written (expected: 0 violations, 0 moved). */
+    leakage: {
+      definition: string;
+      /** Distinct prompts compared, per split. */
+      compared: { train: number; val: number; test: number };
+      /** Val or test prompts identical or near-identical to a train prompt. */
+      violations: number;
+      /** The first of them: the held-out prompt's interaction, the train prompt's, and their similarity. */
+      examples: Array<{ split: Split; id: string; train_id: string; similarity: number }>;
+      /** Prompts of the earlier build in the output folder that this build wrote into another split. */
+      moved: number;
+    };
+  };
   drift: DriftStats;
   min_samples: { target: number; reviewed: number; met: boolean };
   /** The knowledge store whose passages were added to the prompts (build-db --rag), or null. */
