@@ -2,11 +2,22 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { InputError, RunError, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import {
+  abandonBuild,
+  commitBuild,
+  InputError,
+  RunError,
+  silentProgress,
+  startBuild,
+  type AtsConfig,
+  type ProgressSink,
+  type StagedBuild,
+} from "@ats-lora/core";
 import { Embedder, type EmbedderIdentity } from "@ats-lora/embeddings";
 import { chunkText, type Chunk } from "./chunker.js";
 import { DOCUMENT_TYPES, documentText } from "./documents.js";
 import { addVectors, loadFaiss, trainVectors } from "./faiss.js";
+import { CHUNKS_FILE, INDEX_FILE, MANIFEST_FILE, readBuildId, sha256File, VECTOR_STORE_KIND } from "./layout.js";
 
 /** vector_store/manifest.json */
 export interface StoreManifest {
@@ -18,6 +29,13 @@ export interface StoreManifest {
   chunking: { size: number; overlap: number; requested_size: number };
   counts: { sources: number; chunks: number };
   docs_dir: string;
+  /**
+   * Unique to each build, and recorded inside chunks.sqlite too (its meta table), so that a reader can tell
+   * the files of one build from another's. Absent in stores built before build ids: they still open.
+   */
+  build_id?: string;
+  /** The sha256 of index.faiss as this build wrote it (absent in stores built before build ids). */
+  index_sha256?: string;
 }
 
 export interface BuildStoreOptions {
@@ -39,9 +57,6 @@ export interface BuildStoreReport {
 }
 
 const READABLE = new Set<string>(DOCUMENT_TYPES);
-const INDEX_FILE = "index.faiss";
-const CHUNKS_FILE = "chunks.sqlite";
-const MANIFEST_FILE = "manifest.json";
 
 interface StoredChunk extends Chunk {
   source: string;
@@ -52,13 +67,73 @@ interface StoredChunk extends Chunk {
  * Builds (or updates) the knowledge store: documents chunked by the embedder's tokens, embedded, indexed with
  * FAISS (exact inner product on normalised vectors; HNSW above rag.hnsw_above or as rag.index says), chunk text and metadata in SQLite with
  * an FTS5 table for lexical search. Only new or changed files are embedded again. The new store is written
- * beside the old one and swapped in, so a crash never leaves half a store.
+ * beside the old one and swapped in (@ats-lora/core's build folders), so a crash never leaves half a store;
+ * an output folder that holds anything but an earlier store is refused, never replaced.
  */
 export async function buildStore(options: BuildStoreOptions): Promise<BuildStoreReport> {
   const docsDir = path.resolve(options.docsDir);
   if (!fs.existsSync(docsDir) || !fs.statSync(docsDir).isDirectory()) {
     throw new InputError(`--docs ${options.docsDir} is not a folder`, { hint: "pass the folder of your knowledge base, e.g. --docs data/ats_docs" });
   }
+  const outputDir = path.resolve(options.outputDir);
+  checkSeparate(docsDir, outputDir);
+  // Before any work: refuses an output folder that holds anything but an earlier store, and puts back a
+  // store that a killed run left hidden.
+  const build = startBuild(outputDir, VECTOR_STORE_KIND);
+  try {
+    const report = await buildInto(build, docsDir, options);
+    try {
+      commitBuild(build);
+    } catch (error) {
+      throw error instanceof InputError || error instanceof RunError
+        ? error
+        : new RunError(`cannot put the new store in place of ${outputDir}: ${(error as Error).message}`, { cause: error, hint: `the folder ${path.dirname(outputDir)} must be writable` });
+    }
+    return report;
+  } catch (error) {
+    abandonBuild(build);
+    throw error;
+  }
+}
+
+/** The documents and the store must not overlap: a rebuild replaces the whole output folder. */
+function checkSeparate(docsDir: string, outputDir: string): void {
+  const docs = realPath(docsDir);
+  const output = realPath(outputDir);
+  const hint = "write the store to a folder of its own, outside the documents, e.g. --output vector_store";
+  if (docs === output) {
+    throw new InputError(`--docs ${docsDir} and --output ${outputDir} are the same folder: building the store there would replace the documents`, { hint });
+  }
+  if (isInside(docs, output)) {
+    throw new InputError(`--docs ${docsDir} is inside --output ${outputDir}: building the store there would replace the documents`, { hint });
+  }
+  if (isInside(output, docs)) {
+    throw new InputError(`--output ${outputDir} is inside --docs ${docsDir}: the store's own files would be read as documents`, { hint });
+  }
+}
+
+/** The path with symbolic links resolved as far as it exists (the output folder may not exist yet). */
+function realPath(file: string): string {
+  const rest: string[] = [];
+  let current = file;
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(current), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return file;
+      rest.push(path.basename(current));
+      current = parent;
+    }
+  }
+}
+
+function isInside(inner: string, outer: string): boolean {
+  const relative = path.relative(outer, inner);
+  return relative !== "" && relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
+}
+
+async function buildInto(build: StagedBuild, docsDir: string, options: BuildStoreOptions): Promise<BuildStoreReport> {
   const warn = options.onWarning ?? (() => undefined);
   const embedder = await Embedder.load({
     model: options.config.embeddings.model,
@@ -74,7 +149,7 @@ export async function buildStore(options: BuildStoreOptions): Promise<BuildStore
     }
     const overlap = Math.min(options.config.rag.chunk_overlap, Math.floor(size / 2));
 
-    const previous = options.rebuild ? undefined : readPrevious(options.outputDir, embedder.identity, { size, overlap });
+    const previous = options.rebuild ? undefined : readPrevious(build.target, embedder.identity, { size, overlap });
     const report: BuildStoreReport = {
       manifest: undefined as unknown as StoreManifest,
       files: { added: [], changed: [], unchanged: [], removed: [] },
@@ -145,8 +220,9 @@ export async function buildStore(options: BuildStoreOptions): Promise<BuildStore
       chunking: { size, overlap, requested_size: requested },
       counts: { sources: new Set(chunks.map((chunk) => chunk.source)).size, chunks: chunks.length },
       docs_dir: docsDir,
+      build_id: crypto.randomUUID(),
     };
-    writeStore(options.outputDir, chunks, fileHashes, manifest);
+    writeStore(build, chunks, fileHashes, manifest);
     report.manifest = manifest;
     return report;
   } finally {
@@ -178,6 +254,11 @@ function readPrevious(outputDir: string, identity: EmbedderIdentity, chunking: {
     if (JSON.stringify(manifest.embedding) !== JSON.stringify(identity)) return undefined;
     if (manifest.chunking.size !== chunking.size || manifest.chunking.overlap !== chunking.overlap) return undefined;
     const db = new Database(path.join(outputDir, CHUNKS_FILE), { readonly: true, fileMustExist: true });
+    // Chunks of another build than the manifest describes (the folder changed meanwhile): not reused.
+    if (readBuildId(db) !== manifest.build_id) {
+      db.close();
+      return undefined;
+    }
     const sources = new Map(
       (db.prepare("SELECT path, hash FROM sources").all() as Array<{ path: string; hash: string }>).map((row) => [row.path, { hash: row.hash }]),
     );
@@ -192,13 +273,17 @@ function readPrevious(outputDir: string, identity: EmbedderIdentity, chunking: {
   }
 }
 
-function writeStore(outputDir: string, chunks: StoredChunk[], fileHashes: Map<string, string>, manifest: StoreManifest): void {
-  const target = path.resolve(outputDir);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const staging = fs.mkdtempSync(path.join(path.dirname(target), `.${path.basename(target)}-`));
+/**
+ * Writes the store into the build's staging folder: chunks.sqlite (with the build id in its meta table), the
+ * index, and the manifest last (with the build id and the index's sha256), so that a reader can check that
+ * the three files belong to one build.
+ */
+function writeStore(build: StagedBuild, chunks: StoredChunk[], fileHashes: Map<string, string>, manifest: StoreManifest): void {
+  const { staging } = build;
   try {
     const db = new Database(path.join(staging, CHUNKS_FILE));
     db.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
       CREATE TABLE sources (path TEXT PRIMARY KEY, hash TEXT NOT NULL, chunks INTEGER NOT NULL) STRICT;
       CREATE TABLE chunks (
         id INTEGER PRIMARY KEY, source TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
@@ -211,6 +296,7 @@ function writeStore(outputDir: string, chunks: StoredChunk[], fileHashes: Map<st
     );
     const insertSource = db.prepare("INSERT INTO sources (path, hash, chunks) VALUES (?, ?, ?)");
     db.transaction(() => {
+      db.prepare("INSERT INTO meta (key, value) VALUES ('build_id', ?)").run(manifest.build_id!);
       const perSource = new Map<string, number>();
       chunks.forEach((chunk, id) => {
         insert.run(id, chunk.source, chunk.start, chunk.end, chunk.heading, chunk.text, chunk.tokens, crypto.createHash("sha256").update(chunk.text).digest("hex"), chunk.vector);
@@ -226,11 +312,10 @@ function writeStore(outputDir: string, chunks: StoredChunk[], fileHashes: Map<st
     const bytes = new Uint8Array(vectors.buffer);
     chunks.forEach((chunk, id) => bytes.set(chunk.vector, id * dimension * 4));
     writeIndex(path.join(staging, INDEX_FILE), manifest.index.factory, dimension, vectors);
+    manifest.index_sha256 = sha256File(path.join(staging, INDEX_FILE));
     fs.writeFileSync(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-    swapIn(staging, target);
   } catch (error) {
-    fs.rmSync(staging, { recursive: true, force: true });
-    throw error instanceof InputError || error instanceof RunError ? error : new RunError(`cannot write the store ${outputDir}: ${(error as Error).message}`, { cause: error });
+    throw error instanceof InputError || error instanceof RunError ? error : new RunError(`cannot write the store ${build.target}: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -266,9 +351,3 @@ function writeIndex(file: string, factory: string, dimension: number, vectors: F
   index.write(file);
 }
 
-function swapIn(staging: string, target: string): void {
-  const previous = `${staging}.previous`;
-  if (fs.existsSync(target)) fs.renameSync(target, previous);
-  fs.renameSync(staging, target);
-  fs.rmSync(previous, { recursive: true, force: true });
-}
