@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { InputError, RunError } from "./errors.js";
+import { isProcessAlive } from "./processes.js";
 
 /**
  * A folder that a command rebuilds as a whole (build-db's training pairs, rag's vector store): written into a
@@ -110,7 +111,7 @@ export function recoverInterruptedBuilds(target: string, kind: BuildFolderKind):
   }
   const leftovers = names
     .map((name) => ({ name, match: new RegExp(`^${escapeRegExp(prefix)}(staging|previous)-(\\d+)-[0-9a-f]+$`).exec(name) }))
-    .filter((entry) => entry.match !== null && !isAlive(Number(entry.match[2])))
+    .filter((entry) => entry.match !== null && !isProcessAlive(Number(entry.match[2])))
     .map((entry) => ({ file: path.join(parent, entry.name), role: entry.match![1] as "staging" | "previous", marker: readMarker(path.join(parent, entry.name)) }))
     .filter((entry) => entry.marker?.kind === kind.name)
     // The newest earlier build is the one to put back, should several have been left behind.
@@ -184,15 +185,6 @@ function hiddenPrefix(target: string): string {
   return `.${path.basename(target)}.`;
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

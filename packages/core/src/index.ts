@@ -8,3 +8,4 @@ export * from "./context.js";
 export * from "./prompt.js";
 export * from "./options.js";
 export * from "./build-folder.js";
+export * from "./processes.js";

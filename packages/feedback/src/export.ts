@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { InputError, isAtsError, RunError, silentProgress, type ProgressSink } from "@ats-lora/core";
+import { InputError, isAtsError, isProcessAlive, RunError, silentProgress, type ProgressSink } from "@ats-lora/core";
 import type { Feedback, Interaction } from "./schema.js";
 import { redactValue } from "./redact.js";
 import type { FeedbackStore } from "./store.js";
@@ -223,7 +223,7 @@ function removeStalePartials(outFile: string): string[] {
   const notes: string[] = [];
   for (const name of names) {
     const pid = Number(pattern.exec(name)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isRunning(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isProcessAlive(pid)) continue;
     const file = path.join(dir, name);
     try {
       fs.rmSync(file);
@@ -235,14 +235,6 @@ function removeStalePartials(outFile: string): string[] {
   return notes;
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

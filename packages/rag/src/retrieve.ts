@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { InputError, recoverInterruptedBuilds, RunError, type AtsConfig } from "@ats-lora/core";
+import { InputError, isProcessAlive, recoverInterruptedBuilds, RunError, type AtsConfig } from "@ats-lora/core";
 import { Embedder, resolveModelSource } from "@ats-lora/embeddings";
 import { loadFaiss, searchVector, type FaissIndex } from "./faiss.js";
 import { CHUNKS_FILE, INDEX_FILE, MANIFEST_FILE, readBuildId, sha256File, VECTOR_STORE_KIND } from "./layout.js";
@@ -270,16 +270,6 @@ function movedAside(dir: string): Array<{ file: string; alive: boolean }> {
   }
   return names
     .filter((name) => name.startsWith(prefix))
-    .map((name) => ({ file: path.join(path.dirname(resolved), name), alive: isAlive(Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1])) }));
+    .map((name) => ({ file: path.join(path.dirname(resolved), name), alive: isProcessAlive(Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1])) }));
 }
 
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
