@@ -138,6 +138,81 @@ describe("ats-lora train (CLI → Python worker → TRL/PEFT)", () => {
     expect(noData.stderr).toContain("no sft training data");
   }, 120_000);
 
+  it("refuses a non-empty output folder without --resume or --overwrite (exit 2), and --overwrite starts over", () => {
+    const output = path.join(W, "models", "twice");
+    const args = ["train", "--base", TINY, "--output-dir", output, ...QUICK, "--json"];
+    const first = cli([...args, "--max-steps", "4"], { ...QUICK_ENV, ATS_LORA_TRAINING__SAVE_STEPS: "2" });
+    expect(first.code, first.stderr.slice(-2000)).toBe(0);
+    const again = cli([...args, "--max-steps", "2"], QUICK_ENV);
+    expect(again.code, again.stderr.slice(-2000)).toBe(2);
+    expect(again.stderr).toContain(`the output folder ${output} is not empty`);
+    expect(again.stderr).toMatch(/--resume.*--overwrite/);
+    const over = cli([...args, "--max-steps", "2", "--overwrite"], QUICK_ENV);
+    expect(over.code, over.stderr.slice(-2000)).toBe(0);
+    // Nothing of the first run is left: its step-4 checkpoint is gone.
+    expect(fs.readdirSync(path.join(output, "checkpoints")).filter((name) => name.includes("checkpoint"))).toEqual(["checkpoint-2"]);
+    expect(JSON.parse(fs.readFileSync(path.join(output, "metrics.json"), "utf8")).steps).toBe(2);
+  }, 600_000);
+
+  it("refuses --resume with other settings than the checkpoints', naming them (exit 2); the same settings continue", () => {
+    const output = path.join(W, "models", "settings");
+    const args = ["train", "--base", TINY, "--output-dir", output, ...QUICK, "--json"];
+    const env = { ...QUICK_ENV, ATS_LORA_TRAINING__SAVE_STEPS: "2" };
+    expect(cli([...args, "--max-steps", "2"], env).code).toBe(0);
+    const other = cli([...args, "--max-steps", "4", "--resume", "--lr", "1e-3"], env);
+    expect(other.code, other.stderr.slice(-2000)).toBe(2);
+    expect(other.stderr).toContain("were trained with other settings");
+    expect(other.stderr).toContain("--lr (training.learning_rate): 0.0002 in the checkpoints, 0.001 now");
+    const same = cli([...args, "--max-steps", "4", "--resume"], env);
+    expect(same.code, same.stderr.slice(-2000)).toBe(0);
+    expect(JSON.parse(same.stdout.trim().split("\n").at(-1)!)).toMatchObject({ status: "completed", metrics: { steps: 4, resumed_from: expect.stringContaining("checkpoint-2") } });
+  }, 600_000);
+
+  it("locks the output folder: a run into a folder in use is refused naming the holder, a stale lock is taken over", async () => {
+    const output = path.join(W, "models", "locked");
+    fs.mkdirSync(output, { recursive: true });
+    const lock = path.join(output, ".ats-lora-train.lock");
+    const holder = spawn("sleep", ["60"]);
+    try {
+      fs.writeFileSync(lock, JSON.stringify({ pid: holder.pid, host: os.hostname(), started_at: "2025-01-01T00:00:00Z" }));
+      const refused = cli(["train", "--base", TINY, "--output-dir", output, "--max-steps", "1", ...QUICK], QUICK_ENV);
+      expect(refused.code, refused.stderr.slice(-2000)).toBe(2);
+      expect(refused.stderr).toContain(`the output folder ${output} is in use by another training run (pid ${holder.pid} on ${os.hostname()}`);
+    } finally {
+      holder.kill("SIGKILL");
+    }
+    await new Promise((resolve) => holder.once("exit", resolve));
+    // The holder is gone: its lock is stale.
+    const taken = cli(["train", "--base", TINY, "--output-dir", output, "--max-steps", "1", ...QUICK], QUICK_ENV);
+    expect(taken.code, taken.stderr.slice(-2000)).toBe(0);
+    expect(fs.existsSync(lock)).toBe(false);
+
+    // Two runs started together into one new folder: one trains, the other is refused.
+    const together = path.join(W, "models", "together");
+    const runs = await Promise.all(
+      [1, 2].map(() => stream(["train", "--base", TINY, "--output-dir", together, "--max-steps", "2", ...QUICK], QUICK_ENV, () => undefined)),
+    );
+    expect(runs.map((run) => run.code).sort()).toEqual([0, 2]);
+    expect(runs.find((run) => run.code === 2)!.stderr).toMatch(/is in use by another training run|is not empty/);
+  }, 600_000);
+
+  it("gives two runs started together without --output-dir two ats_lora_vN folders", async () => {
+    const runs = await Promise.all(
+      [1, 2].map(() => stream(["train", "--base", TINY, "--max-steps", "1", ...QUICK], QUICK_ENV, () => undefined)),
+    );
+    for (const run of runs) expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    const folders = runs.map((run) => run.events.find((event) => event.event === "started")!.output_dir as string);
+    expect(new Set(folders).size).toBe(2);
+    for (const folder of folders) expect(path.basename(folder)).toMatch(/^ats_lora_v\d+$/);
+  }, 600_000);
+
+  it("refuses --max-seq-length beyond the model's positions, naming the flag, the value and the limit (exit 2)", () => {
+    const long = cli(["train", "--base", TINY, "--output-dir", path.join(W, "models", "long"), "--max-seq-length", "4096", "--max-steps", "1", ...QUICK], QUICK_ENV);
+    expect(long.code, long.stderr.slice(-2000)).toBe(2);
+    expect(long.stderr).toContain("--max-seq-length 4096 is more than the 2048 positions of the model");
+    expect(long.stderr).toContain("max_position_embeddings");
+  }, 120_000);
+
   it("reports the machine with doctor", () => {
     const doctor = cli(["doctor", "--json"]);
     expect(doctor.code, doctor.stderr).toBe(0);

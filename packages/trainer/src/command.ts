@@ -1,10 +1,10 @@
 import fs from "node:fs";
 import os from "node:os";
-import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
   createRunContext,
   ExitCode,
+  InputError,
   fraction,
   nonNegativeInt,
   positiveInt,
@@ -13,6 +13,7 @@ import {
   type GlobalOptions,
   type RunContext,
 } from "@ats-lora/core";
+import { reserveModelFolder } from "./output-folder.js";
 import type { ResultOf } from "./protocol.js";
 import type { TrainEvent } from "./train.js";
 
@@ -42,6 +43,7 @@ interface TrainFlags {
   packing?: boolean;
   seed?: number;
   resume?: boolean;
+  overwrite?: boolean;
   regressionField?: string;
   regressionWeight?: number;
   regressionLoss?: "mse" | "mae" | "huber";
@@ -69,10 +71,11 @@ export function trainCommand(): Command {
     .option("--target-modules <list>", "auto, or module names a,b,c (lora.target_modules)", moduleList)
     .option("--packing", "pack short examples into full sequences (training.packing)")
     .option("--seed <n>", "seed (training.seed)", nonNegativeInt)
-    .option("--resume", "continue from the last checkpoint in the output folder, with optimizer and scheduler state")
-    .option("--regression-field <name>", "JSON field of a number in the answers (e.g. match_score) for the hybrid loss")
-    .option("--regression-weight <w>", "weight W of the regression term in loss = LM loss + W × regression loss", positiveNumber)
-    .addOption(new Option("--regression-loss <kind>", "regression loss").choices(["mse", "mae", "huber"]).default("mse"))
+    .option("--resume", "continue from the newest complete checkpoint in the output folder, with optimizer and scheduler state (same settings only)")
+    .option("--overwrite", "delete what an earlier run left in the output folder and start over")
+    .option("--regression-field <name>", "JSON field of a number in the answers (e.g. match_score) for the hybrid loss (training.regression_field)")
+    .option("--regression-weight <w>", "weight W of the regression term in loss = LM loss + W × regression loss (training.regression_weight)", positiveNumber)
+    .addOption(new Option("--regression-loss <kind>", "regression loss (training.regression_loss)").choices(["mse", "mae", "huber"]))
     .addHelpText(
       "after",
       `
@@ -100,10 +103,26 @@ Examples:
           max_seq_length: flags.maxSeqLength,
           packing: flags.packing,
           seed: flags.seed,
+          regression_field: flags.regressionField,
+          regression_weight: flags.regressionWeight,
+          regression_loss: flags.regressionLoss,
         },
       });
+      const training = context.config.training;
+      if (training.regression_field === null && (flags.regressionWeight !== undefined || flags.regressionLoss !== undefined)) {
+        throw new InputError("--regression-weight and --regression-loss need a field to regress on", {
+          hint: "add --regression-field NAME (training.regression_field), e.g. --regression-field match_score",
+        });
+      }
+      if (flags.resume && flags.outputDir === undefined) {
+        throw new InputError("--resume needs --output-dir: the folder of the run to continue", {
+          hint: "e.g. ats-lora train --output-dir models/ats_lora_v3 --resume",
+        });
+      }
       const { runTraining } = await import("./train.js");
-      const outputDir = flags.outputDir ?? nextModelDir(context.paths.models);
+      // The default name is reserved at once (mkdir), so two runs started together never share it.
+      const reserved = flags.outputDir === undefined;
+      const outputDir = flags.outputDir ?? reserveModelFolder(context.paths.models);
       const controller = new AbortController();
       let interrupts = 0;
       const onSigint = (): void => {
@@ -121,10 +140,7 @@ Examples:
           outputDir,
           format: context.config.training.format,
           resume: flags.resume,
-          regression:
-            flags.regressionField === undefined
-              ? null
-              : { field: flags.regressionField, weight: flags.regressionWeight ?? 1, loss: flags.regressionLoss ?? "mse" },
+          overwrite: flags.overwrite,
           signal: controller.signal,
           onEvent: (event) => display.event(event),
         });
@@ -149,6 +165,10 @@ Examples:
             `log ${outcome.log_file}`,
           ].join("\n"),
         );
+      } catch (error) {
+        // A run refused before it wrote anything gives its reserved name back.
+        if (reserved && fs.existsSync(outputDir) && fs.readdirSync(outputDir).length === 0) fs.rmdirSync(outputDir);
+        throw error;
       } finally {
         display.done();
         process.off("SIGINT", onSigint);
@@ -158,21 +178,9 @@ Examples:
 
 const fmt = (value: number | null | undefined): string => (value === null || value === undefined ? "–" : value.toFixed(4));
 
-/** models/ats_lora_vN with the next free N. */
-function nextModelDir(models: string): string {
-  let highest = 0;
-  if (fs.existsSync(models)) {
-    for (const name of fs.readdirSync(models)) {
-      const match = /^ats_lora_v(\d+)$/.exec(name);
-      if (match) highest = Math.max(highest, Number(match[1]));
-    }
-  }
-  return path.join(models, `ats_lora_v${highest + 1}`);
-}
-
 /** The command line that was run, with --resume and the output folder pinned. */
 function resumeCommand(outputDir: string): string {
-  const args = process.argv.slice(2).filter((arg) => arg !== "--resume");
+  const args = process.argv.slice(2).filter((arg) => arg !== "--resume" && arg !== "--overwrite");
   const hasOutput = args.some((arg) => arg === "--output-dir" || arg === "--output_dir" || arg.startsWith("--output-dir=") || arg.startsWith("--output_dir="));
   const quoted = [...args, ...(hasOutput ? [] : ["--output-dir", outputDir]), "--resume"].map((arg) =>
     /^[\w./:=@,+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`,

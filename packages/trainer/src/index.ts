@@ -4,3 +4,4 @@ export * from "./training-data.js";
 export * from "./train.js";
 export * from "./inference.js";
 export * from "./tiny.js";
+export * from "./output-folder.js";

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
-from .modeling import SEQ2SEQ_TYPES, load_tokenizer, read_model_config
+from .modeling import is_seq2seq, load_tokenizer, read_model_config, seq2seq_answer_ids
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -33,7 +33,7 @@ def load(model_arg: str, base_arg: str | None):
 
     base, adapter = resolve(model_arg, base_arg)
     config = read_model_config(base)
-    auto = AutoModelForSeq2SeqLM if config.get("model_type") in SEQ2SEQ_TYPES else AutoModelForCausalLM
+    auto = AutoModelForSeq2SeqLM if is_seq2seq(config) else AutoModelForCausalLM
     cuda = torch.cuda.is_available()
     dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
     try:
@@ -46,7 +46,7 @@ def load(model_arg: str, base_arg: str | None):
 
         model = PeftModel.from_pretrained(model, adapter)
     model.eval()
-    return model, tokenizer, config.get("model_type") in SEQ2SEQ_TYPES
+    return model, tokenizer, bool(getattr(model.config, "is_encoder_decoder", False)) or is_seq2seq(config)
 
 
 _inference: dict[str, Any] = {}
@@ -94,7 +94,7 @@ def generate(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dic
     from transformers import set_seed
 
     set_seed(params.get("seed", 42))
-    model, tokenizer, _ = load_for_inference(params["model"], params.get("base"))
+    model, tokenizer, seq2seq = load_for_inference(params["model"], params.get("base"))
     temperature = params.get("temperature", 0.0)
     outputs = []
     total = len(params["prompts"])
@@ -116,7 +116,16 @@ def generate(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dic
                 eos_token_id=tokenizer.eos_token_id,
             )
         seconds = time.monotonic() - started
-        new_tokens = generated[0][inputs["input_ids"].shape[1] :].tolist()
+        if seq2seq:
+            # An encoder–decoder's output is the decoder's alone: its start token, then the answer.
+            new_tokens = generated[0].tolist()
+            start = model.generation_config.decoder_start_token_id
+            if start is None:
+                start = model.config.decoder_start_token_id
+            if new_tokens and new_tokens[0] == start:
+                new_tokens = new_tokens[1:]
+        else:
+            new_tokens = generated[0][inputs["input_ids"].shape[1] :].tolist()
         ended = bool(new_tokens) and new_tokens[-1] == tokenizer.eos_token_id
         outputs.append(
             {
@@ -137,7 +146,7 @@ def score(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     prompts, references = params["prompts"], params["references"]
     if len(prompts) != len(references):
         raise BadInput(f"{len(prompts)} prompts but {len(references)} references")
-    model, tokenizer, _ = load_for_inference(params["model"], params.get("base"))
+    model, tokenizer, seq2seq = load_for_inference(params["model"], params.get("base"))
     losses: list[float | None] = []
     counts: list[int] = []
     for index, (prompt, reference) in enumerate(zip(prompts, references, strict=True)):
@@ -146,12 +155,21 @@ def score(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
         prompt_text = format_prompt(tokenizer, prompt)
         chat = bool(getattr(tokenizer, "chat_template", None))
         prompt_ids = tokenizer(prompt_text, add_special_tokens=not chat)["input_ids"]
-        answer_ids = tokenizer(reference + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
-        ids = torch.tensor([prompt_ids + answer_ids], device=model.device)
-        labels = ids.clone()
-        labels[0, : len(prompt_ids)] = -100
-        with torch.no_grad():
-            loss = model(input_ids=ids, labels=labels).loss.item()
+        if seq2seq:
+            # The prompt is the encoder's input; the answer, as training framed it, the decoder's labels.
+            answer_ids = seq2seq_answer_ids(tokenizer, reference)
+            with torch.no_grad():
+                loss = model(
+                    input_ids=torch.tensor([prompt_ids], device=model.device),
+                    labels=torch.tensor([answer_ids], device=model.device),
+                ).loss.item()
+        else:
+            answer_ids = tokenizer(reference + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([prompt_ids + answer_ids], device=model.device)
+            labels = ids.clone()
+            labels[0, : len(prompt_ids)] = -100
+            with torch.no_grad():
+                loss = model(input_ids=ids, labels=labels).loss.item()
         losses.append(loss)
         counts.append(len(answer_ids))
         emit("progress", {"stage": "score", "step": index + 1, "total": len(prompts)})

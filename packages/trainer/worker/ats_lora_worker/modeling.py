@@ -20,7 +20,35 @@ TARGET_MODULES: dict[str, list[str]] = {
     "gpt2": ["c_attn", "c_proj"],
     "t5": ["q", "k", "v", "o"],
 }
-SEQ2SEQ_TYPES = {"t5", "mt5", "bart"}
+SEQ2SEQ_TYPES = {"t5", "mt5", "umt5", "bart", "mbart", "pegasus"}
+
+
+def is_seq2seq(config: dict[str, Any]) -> bool:
+    """An encoder–decoder model (FLAN-T5, BART, …): the prompt goes to the encoder, the answer is the decoder's."""
+    return bool(config.get("is_encoder_decoder")) or config.get("model_type") in SEQ2SEQ_TYPES
+
+
+def position_limit(config: dict[str, Any]) -> tuple[str, int] | None:
+    """(config key, the most positions the model has) where its positions are a fixed table, else None.
+    T5's relative positions have no such limit (its n_positions is only a hint), so encoder–decoder models are
+    checked on max_position_embeddings alone (BART's learned table)."""
+    keys = ["max_position_embeddings"] if is_seq2seq(config) else ["max_position_embeddings", "n_positions"]
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, int) and value > 0:
+            return key, value
+    return None
+
+
+def seq2seq_answer_ids(tokenizer, text: str, max_length: int | None = None) -> list[int]:
+    """The decoder's labels for an answer: its tokens ending with EOS (so the tuned model stops)."""
+    ids = tokenizer(text_target=text, add_special_tokens=True)["input_ids"]
+    eos = tokenizer.eos_token_id
+    if eos is not None and ids and ids[-1] == eos:
+        ids = ids[:-1]
+    if max_length is not None:
+        ids = ids[: max(0, max_length - 1)]
+    return ids + ([eos] if eos is not None else [])
 
 
 def read_model_config(base: str) -> dict[str, Any]:
@@ -158,6 +186,7 @@ def load_model(
     gradient_checkpointing: bool,
     quant_type: str = "nf4",
     double_quant: bool = True,
+    seq2seq: bool | None = None,
 ):
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, BitsAndBytesConfig
@@ -175,7 +204,9 @@ def load_model(
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
     else:
         kwargs["dtype"] = dtype if device == "cuda" else torch.float32
-    auto = AutoModelForSeq2SeqLM if model_type in SEQ2SEQ_TYPES else AutoModelForCausalLM
+    if seq2seq is None:
+        seq2seq = model_type in SEQ2SEQ_TYPES
+    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     try:
         model = auto.from_pretrained(base, device_map=device if device == "cpu" else "auto", **kwargs)
     except Exception as error:  # noqa: BLE001

@@ -44,8 +44,10 @@ class RegressionTerms:
         return logs
 
 
-def make_loss(tokenizer, field_name: str, weight: float, kind: str, terms: RegressionTerms):
-    """A `compute_loss_func(outputs, labels, num_items_in_batch)` for transformers' Trainer."""
+def make_loss(tokenizer, field_name: str, weight: float, kind: str, terms: RegressionTerms, causal: bool = True):
+    """A `compute_loss_func(outputs, labels, num_items_in_batch)` for transformers' Trainer. A decoder-only
+    model's logits at t predict the label at t + 1 (`causal`); an encoder–decoder's decoder logits at t predict
+    the label at t (the model shifted its labels into the decoder's inputs)."""
     import torch
     import torch.nn.functional as F
 
@@ -62,8 +64,9 @@ def make_loss(tokenizer, field_name: str, weight: float, kind: str, terms: Regre
 
     def loss_func(outputs: Any, labels, num_items_in_batch=None):
         logits = outputs.logits.float()
-        shift_logits = logits[:, :-1, :]
-        shift_labels = labels[:, 1:].to(logits.device)
+        offset = 1 if causal else 0
+        shift_logits = logits[:, : logits.size(1) - offset, :]
+        shift_labels = labels[:, offset:].to(logits.device)
         token_losses = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
         count = num_items_in_batch if num_items_in_batch is not None else (shift_labels != -100).sum()
         lm_loss = token_losses / torch.as_tensor(count, device=logits.device).clamp(min=1)
@@ -74,8 +77,8 @@ def make_loss(tokenizer, field_name: str, weight: float, kind: str, terms: Regre
             if found is None:
                 continue
             positions, places, sign, target = found
-            # Logits at position t - 1 predict the token at t.
-            probabilities = torch.softmax(logits[row, [p - 1 for p in positions]][:, digit_index.to(logits.device)], dim=-1)
+            # Logits at position t - 1 predict the token at t (at t itself in a decoder of an encoder–decoder).
+            probabilities = torch.softmax(logits[row, [p - offset for p in positions]][:, digit_index.to(logits.device)], dim=-1)
             expected = probabilities @ digit_values.to(logits.device)
             scale = torch.tensor([10.0**place for place in places], device=logits.device)
             predictions.append(sign * (expected * scale).sum())

@@ -17,15 +17,18 @@ from typing import Any
 # libraries load here at the top rather than inside each function.
 from transformers import TrainerCallback
 
+from .checkpoints import mark_complete, newest_complete, set_aside
 from .errors import BadInput
 from .modeling import (
-    SEQ2SEQ_TYPES,
     check_target_modules,
     choose_quantization,
     detect_target_modules,
+    is_seq2seq,
     load_model,
     load_tokenizer,
+    position_limit,
     read_model_config,
+    seq2seq_answer_ids,
 )
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -40,7 +43,6 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     from datasets import load_dataset
     from peft import LoraConfig, TaskType
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     started = time.monotonic()
     fmt = params["format"]
@@ -49,21 +51,32 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     checkpoints = output_dir / CHECKPOINTS
     set_seed(params["seed"])
 
+    if params.get("regression") and fmt != "sft":
+        raise BadInput(
+            f"the hybrid regression loss (--regression-field) trains with --format sft, not {fmt}",
+            hint="drop --regression-field (training.regression_field) or train with --format sft",
+        )
     files = {split: data_dir / fmt / f"{split}.jsonl" for split in ("train", "val")}
     if not files["train"].exists() or files["train"].stat().st_size == 0:
         raise BadInput(f"no {fmt} training rows in {files['train']}", hint="run ats-lora build-db first, or pick another --format")
 
     model_config = read_model_config(params["base"])
     model_type = model_config.get("model_type", "")
+    seq2seq = is_seq2seq(model_config)
+    limit = position_limit(model_config)
+    if limit is not None and params["max_seq_length"] > limit[1]:
+        # Positions past the model's table are not learned (or index out of range): refuse rather than clamp.
+        raise BadInput(
+            f"--max-seq-length {params['max_seq_length']} is more than the {limit[1]} positions of the model {params['base']}"
+            f" ({limit[0]} in its config.json)",
+            hint=f"use --max-seq-length {limit[1]} or less (training.max_seq_length)",
+        )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     quantization = choose_quantization(params["quantization"], device, params["compute_dtype"], model_config)
     emit("log", {"message": f"quantization: {quantization.reason}"})
     resume_from = None
     if params.get("resume"):
-        resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.exists() else None
-        if resume_from is None:
-            raise BadInput(f"--resume: no checkpoint in {checkpoints}", hint="start the run without --resume")
-        emit("log", {"message": f"resuming from {resume_from}"})
+        resume_from = _resumable_checkpoint(checkpoints, emit)
 
     tokenizer = load_tokenizer(params["base"])
     model = load_model(
@@ -74,6 +87,7 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
         params["gradient_checkpointing"],
         quant_type=params.get("bnb_4bit_quant_type", "nf4"),
         double_quant=params.get("bnb_4bit_double_quant", True),
+        seq2seq=seq2seq,
     )
     targets = detect_target_modules(model_type) if params["target_modules"] == "auto" else list(params["target_modules"])
     check_target_modules(model, targets, model_type)
@@ -83,7 +97,7 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
         lora_dropout=params["lora_dropout"],
         target_modules=targets,
         bias=params.get("lora_bias", "none"),
-        task_type=TaskType.SEQ_2_SEQ_LM if model_type in SEQ2SEQ_TYPES else TaskType.CAUSAL_LM,
+        task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
     )
 
     data_files = {"train": str(files["train"])}
@@ -92,7 +106,7 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     dataset = load_dataset("json", data_files=data_files)
     dataset = dataset.select_columns(COLUMNS[fmt])
     conversational = bool(getattr(tokenizer, "chat_template", None))
-    if conversational:
+    if conversational and not seq2seq:
         # The tokenizer's own chat template frames prompt and answer, as the model will be prompted later.
         dataset = dataset.map(lambda row: _as_conversation(row, fmt))
 
@@ -128,7 +142,10 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
         common["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
     progress = ProgressCallback(emit, cancel, started)
     callbacks: list[TrainerCallback] = [progress]
-    trainer = _make_trainer(fmt, model, tokenizer, dataset, peft_config, common, params, callbacks)
+    if seq2seq:
+        trainer = _make_seq2seq_trainer(fmt, model, tokenizer, dataset, peft_config, common, params, callbacks, model_type)
+    else:
+        trainer = _make_trainer(fmt, model, tokenizer, dataset, peft_config, common, params, callbacks)
     kept = len(trainer.train_dataset)
     if kept == 0:
         raise BadInput(
@@ -149,7 +166,8 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     state = trainer.state
     cancelled = cancel.is_set() and state.global_step < state.max_steps
     if cancelled:
-        last = get_last_checkpoint(str(checkpoints))
+        newest, _ = newest_complete(checkpoints)
+        last = str(newest) if newest else None
         return {"status": "cancelled", "step": state.global_step, "total": state.max_steps, "checkpoint": last}
 
     loss_after = trainer.evaluate(eval_dataset=sample, metric_key_prefix="train_sample").get("train_sample_loss")
@@ -208,6 +226,22 @@ def train(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     return {"status": "completed", "metrics": metrics, "output_dir": str(output_dir)}
 
 
+def _resumable_checkpoint(checkpoints: Path, emit: Emit) -> str:
+    """The newest complete checkpoint; incomplete ones (a worker killed while saving) are moved aside and named."""
+    chosen, incomplete = newest_complete(checkpoints)
+    for folder, reason in incomplete:
+        moved = set_aside(folder)
+        emit("log", {"message": f"--resume: skipped {folder.name}: incomplete, {reason}; moved aside to {moved}"})
+    if chosen is None:
+        what = f"no complete checkpoint in {checkpoints} ({', '.join(folder.name for folder, _ in incomplete)} cut off while saving)" if incomplete else f"no checkpoint in {checkpoints}"
+        raise BadInput(
+            f"--resume: {what}",
+            hint="start the run again without --resume (--overwrite to reuse this output folder)",
+        )
+    emit("log", {"message": f"--resume: resuming from {chosen} (the newest complete checkpoint)"})
+    return str(chosen)
+
+
 def _as_conversation(row: dict[str, Any], fmt: str) -> dict[str, Any]:
     out: dict[str, Any] = {"prompt": [{"role": "user", "content": row["prompt"]}]}
     for key in ("completion", "chosen", "rejected"):
@@ -262,6 +296,68 @@ def _make_trainer(fmt, model, tokenizer, dataset, peft_config, common, params, c
         return KTOTrainer(model=model, args=args, train_dataset=dataset["train"], eval_dataset=eval_dataset,
                           processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     raise BadInput(f"unknown format {fmt!r}: sft, dpo or kto")
+
+
+def _make_seq2seq_trainer(fmt, model, tokenizer, dataset, peft_config, common, params, callbacks, model_type):
+    """SFT for encoder–decoder models (FLAN-T5, BART): TRL's SFTTrainer feeds prompt and answer as one sequence, which
+    is a decoder-only model's framing, so the prompt goes to the encoder and the answer (with EOS) becomes the
+    decoder's labels, trained by transformers' Seq2SeqTrainer over the same PEFT adapter."""
+    if fmt != "sft":
+        raise BadInput(
+            f"--format {fmt} is not supported for the encoder–decoder model ({model_type}): TRL's {fmt.upper()} trainer"
+            " handles decoder-only models",
+            hint="train this model with --format sft, or pick a decoder-only base model for DPO / KTO",
+        )
+    from peft import get_peft_model
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    from .inference import format_prompt
+
+    max_length = params["max_seq_length"]
+    chat = bool(getattr(tokenizer, "chat_template", None))
+
+    def tokenize(row: dict[str, Any]) -> dict[str, Any]:
+        encoded = tokenizer(format_prompt(tokenizer, row["prompt"]), add_special_tokens=not chat, truncation=True, max_length=max_length)
+        return {
+            "input_ids": encoded["input_ids"],
+            "attention_mask": encoded["attention_mask"],
+            "labels": seq2seq_answer_ids(tokenizer, row["completion"], max_length),
+        }
+
+    tokenized = dataset.map(tokenize, remove_columns=dataset["train"].column_names)
+    model = get_peft_model(model, peft_config)
+    if params["gradient_checkpointing"]:
+        model.enable_input_require_grads()
+    args = Seq2SeqTrainingArguments(**common)
+    extra: dict[str, Any] = {}
+    regression = params.get("regression")
+    terms = None
+    if regression:
+        from .regression import RegressionTerms, make_loss
+
+        terms = RegressionTerms()
+        extra["compute_loss_func"] = make_loss(tokenizer, regression["field"], regression["weight"], regression["loss"], terms, causal=False)
+
+    class AdapterSeq2SeqTrainer(Seq2SeqTrainer):
+        regression_terms = terms
+
+        def log(self, logs, *rest, **kwargs):
+            if terms is not None and "loss" in logs:
+                logs = {**logs, **terms.drain()}
+            return super().log(logs, *rest, **kwargs)
+
+    # The collator pads labels with -100 and makes the decoder's inputs from them (the model's own shift).
+    collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    return AdapterSeq2SeqTrainer(
+        model=model,
+        args=args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"] if "validation" in tokenized else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        **extra,
+    )
 
 
 def _peak_rss_bytes() -> int:
@@ -319,6 +415,9 @@ class ProgressCallback(TrainerCallback):
         return control
 
     def on_save(self, args, state, control, **kwargs):
+        # Called after transformers has written the whole folder: mark it complete before telling anyone.
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        if os.path.isdir(path):
+            mark_complete(Path(path), state.global_step)
         self.emit("checkpoint", {"step": state.global_step, "path": path})
 

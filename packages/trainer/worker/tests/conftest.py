@@ -24,6 +24,50 @@ def tiny_model(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory) -> Path:
+    """A tiny FLAN-T5-architecture encoder–decoder: random weights from a T5Config, and a byte-level BPE tokenizer
+    trained here on the bundled data with T5's special tokens (<pad> 0 starts the decoder, </s> 1 ends every
+    sequence). Nothing is downloaded."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    from ats_lora_worker.tiny import corpus_texts
+
+    folder = tmp_path_factory.mktemp("tiny-t5") / "model"
+    texts = [text for text in corpus_texts([REPO / "data"]) if text.strip()]
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    backend.decoder = decoders.ByteLevel()
+    backend.train_from_iterator(
+        texts,
+        trainer=trainers.BpeTrainer(vocab_size=1024, special_tokens=["<pad>", "</s>", "<unk>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False),
+    )
+    eos = backend.token_to_id("</s>")
+    # Like T5's tokenizer: </s> closes every encoded text, the encoder's input and the decoder's labels alike.
+    backend.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="</s>", unk_token="<unk>", pad_token="<pad>", model_max_length=512)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=64,
+        d_kv=16,
+        d_ff=128,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        feed_forward_proj="relu",
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def write_split(folder: Path, fmt: str, split: str, rows: list[dict]) -> None:
     (folder / fmt).mkdir(parents=True, exist_ok=True)
     with (folder / fmt / f"{split}.jsonl").open("w") as handle:

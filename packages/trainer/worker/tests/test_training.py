@@ -228,3 +228,62 @@ def test_target_modules_detected_per_architecture_exist_in_the_model(model_type)
     auto = AutoModelForSeq2SeqLM if model_type in SEQ2SEQ_TYPES else AutoModelForCausalLM
     model = auto.from_config(config)
     check_target_modules(model, detect_target_modules(model_type), model_type)
+
+
+def _cut_off(checkpoint: Path, how: str) -> None:
+    """What a worker killed while transformers saved this checkpoint leaves behind."""
+    if how == "before_the_weights":
+        # The folder and the adapter's config exist; the weights were never written.
+        for entry in checkpoint.iterdir():
+            if entry.name != "adapter_config.json":
+                entry.unlink()
+    else:
+        # The weights half written, the trainer's state (written last) missing.
+        weights = checkpoint / "adapter_model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        for name in ("trainer_state.json", "ats_lora_checkpoint.json", "rng_state.pth"):
+            (checkpoint / name).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("how", ["before_the_weights", "during_the_weights"])
+def test_resume_takes_the_newest_complete_checkpoint_when_the_last_save_was_cut_off(tiny_model, pairs, tmp_path, how):
+    output = tmp_path / "cut"
+    params = train_params(tiny_model, pairs, output, max_steps=8, save_steps=2)
+    first, _ = run(params, cancel_at=4)
+    assert first["status"] == "cancelled" and first["checkpoint"].endswith("checkpoint-4")
+    checkpoints = output / "checkpoints"
+    _cut_off(checkpoints / "checkpoint-4", how)
+
+    second, events = run({**params, "resume": True})
+    assert second["status"] == "completed" and second["metrics"]["steps"] == 8
+    assert second["metrics"]["resumed_from"].endswith("checkpoint-2")
+    logs = [payload["message"] for kind, payload in events if kind == "log"]
+    assert any("skipped checkpoint-4: incomplete" in line and "moved aside" in line for line in logs), logs
+    assert any(line.startswith("--resume: resuming from") and "checkpoint-2 (the newest complete" in line for line in logs), logs
+    assert (checkpoints / "incomplete-checkpoint-4").is_dir()
+    steps = [payload["step"] for kind, payload in events if kind == "progress"]
+    assert steps[0] == 2 and steps[1] == 3 and steps[-1] == 8
+    # Every checkpoint the worker finished saving carries the completeness marker.
+    assert (checkpoints / "checkpoint-8" / "ats_lora_checkpoint.json").exists()
+
+
+def test_resume_with_no_complete_checkpoint_says_so(tiny_model, pairs, tmp_path):
+    output = tmp_path / "none"
+    params = train_params(tiny_model, pairs, output, max_steps=6, save_steps=100)
+    first, _ = run(params, cancel_at=2)
+    assert first["checkpoint"].endswith("checkpoint-2")
+    _cut_off(output / "checkpoints" / "checkpoint-2", "before_the_weights")
+    with pytest.raises(BadInput, match=r"no complete checkpoint in .*checkpoints \(checkpoint-2 cut off while saving\)"):
+        run({**params, "resume": True})
+
+
+def test_max_seq_length_beyond_the_models_positions_is_refused(tiny_model, pairs, tmp_path):
+    # The tiny model has 2048 positions (max_position_embeddings).
+    with pytest.raises(BadInput, match=r"--max-seq-length 4096 is more than the 2048 positions of the model .*max_position_embeddings") as caught:
+        run(train_params(tiny_model, pairs, tmp_path / "long", max_seq_length=4096, max_steps=1))
+    assert "--max-seq-length 2048 or less" in caught.value.hint
+    from ats_lora_worker.modeling import position_limit
+
+    assert position_limit({"model_type": "gpt2", "n_positions": 1024}) == ("n_positions", 1024)
+    # T5's relative positions have no fixed table (its n_positions is a hint only).
+    assert position_limit({"model_type": "t5", "is_encoder_decoder": True, "n_positions": 512}) is None
