@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { InputError } from "@ats-lora/core";
+import { InputError, isProcessAlive } from "@ats-lora/core";
 
 /**
  * One training run owns its output folder: a lock file while it runs, a record of the settings its checkpoints
@@ -96,16 +96,6 @@ function readHolder(file: string): LockHolder | null {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists and belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 const sameHolder = (a: LockHolder | null, b: LockHolder | null): boolean =>
   a !== null && b !== null && a.pid === b.pid && a.host === b.host && a.started_at === b.started_at;
 
@@ -132,7 +122,7 @@ export function lockOutputFolder(dir: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const holder = readHolder(file);
-      if (holder === null || holder.host !== me.host || alive(holder.pid)) throw inUse(dir, file, holder);
+      if (holder === null || holder.host !== me.host || isProcessAlive(holder.pid)) throw inUse(dir, file, holder);
       // Stale: move it away under a name of our own, and check it was the stale one we read, not a new holder's.
       const moved = `${file}.stale-${process.pid}`;
       try {
