@@ -61,8 +61,22 @@ compile_addon() {
   shift
   mkdir -p "$(dirname "$addon")"
   g++ -O3 -march=native -shared -fPIC -std=c++17 -fopenmp -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS \
-    -I"$include" -I"$addon_api" -I"$node_headers" "$work/faiss.cc" -o "$addon" "$@" -lblas -llapack
+    -I"$include" -I"$addon_api" -I"$node_headers" "$work/faiss.cc" -o "$addon" "$@" "${blas_link[@]}" -lblas -llapack
 }
+
+# BLAS/LAPACK: the system's (libblas-dev, liblapack-dev), else PyPI's OpenBLAS through scripts/registry-blas.sh
+# (also when ATS_LORA_BLAS=registry).
+blas_link=()
+cmake_blas=()
+have_lib() { for file in /usr/lib/*-linux-gnu/"$1".so /usr/lib/"$1".so /usr/lib64/"$1".so /usr/local/lib/"$1".so; do [ -e "$file" ] && return 0; done; return 1; }
+system_blas() { have_lib libblas && have_lib liblapack; }
+if [ "${ATS_LORA_BLAS:-}" = registry ] || ! system_blas; then
+  if forward="$(bash scripts/registry-blas.sh "${ATS_LORA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ats-lora}")"; then
+    say "BLAS/LAPACK from PyPI's scipy-openblas32 ($forward)"
+    blas_link=(-L"$forward" -Wl,-rpath,"$forward")
+    cmake_blas=(-DBLA_VENDOR=Generic -DCMAKE_LIBRARY_PATH="$forward")
+  fi
+fi
 
 # build_faiss: prints the folder holding the static library and the include root.
 build_faiss() {
@@ -83,7 +97,7 @@ build_faiss() {
     for patch in scripts/faiss/*.patch; do patch -s -d "$cache" -p1 <"$root/$patch"; done
     cmake -S "$cache" -B "$cache/build" -DCMAKE_BUILD_TYPE=Release -DFAISS_OPT_LEVEL="$level" -DCMAKE_CXX_FLAGS=-march=native \
       -DFAISS_ENABLE_GPU=OFF -DFAISS_ENABLE_PYTHON=OFF -DFAISS_ENABLE_C_API=OFF -DBUILD_TESTING=OFF -DBUILD_SHARED_LIBS=OFF \
-      -DCMAKE_POSITION_INDEPENDENT_CODE=ON >"$cache/cmake.log" 2>&1 || { say "cmake failed: $cache/cmake.log"; return 1; }
+      -DCMAKE_POSITION_INDEPENDENT_CODE=ON "${cmake_blas[@]}" >"$cache/cmake.log" 2>&1 || { say "cmake failed: $cache/cmake.log"; return 1; }
     cmake --build "$cache/build" --target "faiss$([ "$level" = avx2 ] && echo _avx2)" -j "$(nproc)" >"$cache/build.log" 2>&1 ||
       { say "faiss did not compile: $cache/build.log"; return 1; }
   fi

