@@ -9,3 +9,4 @@ export * from "./prompt.js";
 export * from "./options.js";
 export * from "./build-folder.js";
 export * from "./processes.js";
+export * from "./hashing.js";

@@ -1,5 +1,3 @@
-import crypto from "node:crypto";
-import fs from "node:fs";
 import type Database from "better-sqlite3";
 import type { BuildFolderKind } from "@ats-lora/core";
 
@@ -27,16 +25,4 @@ export function readBuildId(db: Database.Database): string | undefined {
   return row?.value;
 }
 
-/** The sha256 of a file, read in pieces (an index can be hundreds of megabytes). */
-export function sha256File(file: string): string {
-  const hash = crypto.createHash("sha256");
-  const fd = fs.openSync(file, "r");
-  try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    let read: number;
-    while ((read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0) hash.update(buffer.subarray(0, read));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest("hex");
-}
+export { sha256File } from "@ats-lora/core";

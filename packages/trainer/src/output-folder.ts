@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { InputError, isProcessAlive } from "@ats-lora/core";
+import { InputError, isProcessAlive, sha256File } from "@ats-lora/core";
 
 /**
  * One training run owns its output folder: a lock file while it runs, a record of the settings its checkpoints
@@ -57,17 +57,7 @@ const SETTING_NAMES: Record<keyof RunSettings, string> = {
 };
 
 export function fileSha256(file: string): string | null {
-  if (!fs.existsSync(file)) return null;
-  const hash = crypto.createHash("sha256");
-  const fd = fs.openSync(file, "r");
-  try {
-    const buffer = Buffer.alloc(1 << 20);
-    let read: number;
-    while ((read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0) hash.update(buffer.subarray(0, read));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest("hex");
+  return fs.existsSync(file) ? sha256File(file) : null;
 }
 
 const canonical = (value: unknown): string =>
