@@ -3,6 +3,7 @@ import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from "ya
 import { z } from "zod";
 import { InputError } from "./errors.js";
 import { defaultConfigPath } from "./paths.js";
+import { FORMATS } from "./training-pairs.js";
 
 const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
@@ -28,7 +29,7 @@ export const ConfigSchema = z.strictObject({
     bias: z.enum(["none", "all", "lora_only"]),
   }),
   training: z.strictObject({
-    format: z.enum(["sft", "dpo", "kto"]),
+    format: z.enum(FORMATS),
     learning_rate: z.number().positive(),
     batch_size: positiveInt,
     grad_accum: positiveInt,

@@ -10,3 +10,6 @@ export * from "./options.js";
 export * from "./build-folder.js";
 export * from "./processes.js";
 export * from "./hashing.js";
+export * from "./operation.js";
+export * from "./interrupt.js";
+export * from "./training-pairs.js";

@@ -11,6 +11,8 @@ export interface WorkdirPaths {
   models: string;
   /** Derived data safe to delete (the embeddings cache). */
   cache: string;
+  /** The embedder's on-disk cache of vectors, shared by build-db, rag and eval. */
+  embeddingCache: string;
 }
 
 export function workdirPaths(workdir: string): WorkdirPaths {
@@ -24,6 +26,7 @@ export function workdirPaths(workdir: string): WorkdirPaths {
     vectorStore: path.join(root, "vector_store"),
     models: path.join(root, "models"),
     cache: path.join(root, ".cache"),
+    embeddingCache: path.join(root, ".cache", "embeddings.sqlite"),
   };
 }
 
