@@ -1,12 +1,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { loadConfig, InputError, type AtsConfig } from "@ats-lora/core";
+import { DpoRowSchema, FORMATS, InputError, KtoRowSchema, loadConfig, SftRowSchema, SPLITS, type AtsConfig, type Format } from "@ats-lora/core";
 import { FeedbackStore, importJsonlFile } from "@ats-lora/feedback";
 import { describe, expect, it } from "vitest";
 import { buildStore, KnowledgeStore, passageRetriever } from "@ats-lora/rag";
-import { buildTrainingPairs } from "./build.js";
-import { DpoRowSchema, FORMATS, KtoRowSchema, SftRowSchema, SPLITS, type Format } from "./schema.js";
+import { writeTrainingPairs, type BuildOptions } from "./build.js";
+import type { TrainingPairsManifest } from "./schema.js";
 import { contentKey, splitOf } from "./split.js";
 
 const RESUME_1 =
@@ -16,6 +16,11 @@ const RESUME_2 =
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "ats-build-db-"));
+}
+
+/** The build's manifest (what build-db prints). */
+async function buildManifest(options: BuildOptions): Promise<TrainingPairsManifest> {
+  return (await writeTrainingPairs(options)).manifest;
 }
 
 function config(overrides: Partial<AtsConfig["feedback"]> = {}): AtsConfig {
@@ -75,7 +80,7 @@ describe("buildTrainingPairs", () => {
     ];
     const storeFile = storeWith(lines);
     const out = path.join(tempDir(), "training_pairs");
-    const manifest = await buildTrainingPairs({ config: config(), storeFile, outputDir: out });
+    const manifest = await buildManifest({ config: config(), storeFile, outputDir: out });
 
     const sft = readRows(out, "sft");
     const dpo = readRows(out, "dpo");
@@ -138,8 +143,8 @@ describe("buildTrainingPairs", () => {
     const first = path.join(tempDir(), "a");
     const second = path.join(tempDir(), "b");
     const cacheFile = path.join(tempDir(), "cache.sqlite");
-    const manifest = await buildTrainingPairs({ config: config({ min_samples: 100 }), storeFile, outputDir: first, embeddingCacheFile: cacheFile });
-    await buildTrainingPairs({ config: config({ min_samples: 100 }), storeFile, outputDir: second, embeddingCacheFile: cacheFile });
+    const manifest = await buildManifest({ config: config({ min_samples: 100 }), storeFile, outputDir: first, embeddingCacheFile: cacheFile });
+    await buildManifest({ config: config({ min_samples: 100 }), storeFile, outputDir: second, embeddingCacheFile: cacheFile });
     for (const format of FORMATS) {
       for (const split of SPLITS) {
         const a = fs.readFileSync(path.join(first, format, `${split}.jsonl`));
@@ -169,8 +174,8 @@ describe("buildTrainingPairs", () => {
     // These templated prompts are near-duplicates of each other at the default threshold; this test is about
     // splits, so only exact duplicates may collapse.
     const exactOnly = { ...config(), dataset: { ...config().dataset, dedupe_threshold: 1 } };
-    await buildTrainingPairs({ config: exactOnly, storeFile: storeWith(make(40)), outputDir: small });
-    await buildTrainingPairs({ config: exactOnly, storeFile: storeWith([...make(40), ...make(40, 40)]), outputDir: large });
+    await buildManifest({ config: exactOnly, storeFile: storeWith(make(40)), outputDir: small });
+    await buildManifest({ config: exactOnly, storeFile: storeWith([...make(40), ...make(40, 40)]), outputDir: large });
     const splitById = (dir: string) => new Map(readRows(dir, "sft").map((row) => [(row.source_ids as string[])[0], row.split]));
     const before = splitById(small);
     const after = splitById(large);
@@ -183,7 +188,7 @@ describe("buildTrainingPairs", () => {
   it("warns below the minimum samples, fails with strict, and refuses an empty store", async () => {
     const storeFile = storeWith([line("a", "q", "r", { rating: 5 })]);
     const warnings: string[] = [];
-    const manifest = await buildTrainingPairs({
+    const manifest = await buildManifest({
       config: config({ min_samples: 100 }),
       storeFile,
       outputDir: path.join(tempDir(), "o"),
@@ -192,13 +197,13 @@ describe("buildTrainingPairs", () => {
     expect(warnings[0]).toContain("only 1 reviewed interactions, fewer than feedback.min_samples (100)");
     expect(manifest.warnings).toEqual(warnings);
     await expect(
-      buildTrainingPairs({ config: config({ min_samples: 100 }), storeFile, outputDir: path.join(tempDir(), "o"), strict: true }),
+      buildManifest({ config: config({ min_samples: 100 }), storeFile, outputDir: path.join(tempDir(), "o"), strict: true }),
     ).rejects.toThrow(InputError);
-    await expect(buildTrainingPairs({ config: config(), storeFile: storeWith([]), outputDir: path.join(tempDir(), "o") })).rejects.toThrow(
+    await expect(buildManifest({ config: config(), storeFile: storeWith([]), outputDir: path.join(tempDir(), "o") })).rejects.toThrow(
       /is empty: there is nothing to build from/,
     );
     await expect(
-      buildTrainingPairs({ config: config(), storeFile: path.join(tempDir(), "none.sqlite"), outputDir: path.join(tempDir(), "o") }),
+      buildManifest({ config: config(), storeFile: path.join(tempDir(), "none.sqlite"), outputDir: path.join(tempDir(), "o") }),
     ).rejects.toThrow(/no feedback store at/);
   });
 
@@ -214,7 +219,7 @@ describe("buildTrainingPairs", () => {
     const out = path.join(tempDir(), "pairs");
     let manifest;
     try {
-      manifest = await buildTrainingPairs({ config: config(), storeFile, outputDir: out, retriever: passageRetriever(knowledge, { k: 2, mode: "hybrid" }) });
+      manifest = await buildManifest({ config: config(), storeFile, outputDir: out, retriever: passageRetriever(knowledge, { k: 2, mode: "hybrid" }) });
     } finally {
       await knowledge.close();
     }
@@ -227,7 +232,7 @@ describe("buildTrainingPairs", () => {
     expect(prompt.indexOf(RESUME_2)).toBeLessThan(prompt.indexOf("[role-registered-nurse.md"));
     expect(prompt.indexOf("[role-registered-nurse.md")).toBeLessThan(prompt.lastIndexOf("NCLEX licence requirement"));
 
-    const plain = await buildTrainingPairs({ config: config(), storeFile, outputDir: path.join(tempDir(), "plain") });
+    const plain = await buildManifest({ config: config(), storeFile, outputDir: path.join(tempDir(), "plain") });
     expect(plain.rag).toBeNull();
   });
 });

@@ -5,31 +5,28 @@ import {
   abandonBuild,
   buildPrompt,
   commitBuild,
+  FORMATS,
   InputError,
   isAtsError,
   RunError,
   silentProgress,
+  SPLITS,
   startBuild,
+  throwIfAborted,
+  trainingPairsFile,
   type AtsConfig,
   type BuildFolderKind,
+  type Format,
   type ProgressSink,
+  type Split,
+  type SplitCounts,
   type StagedBuild,
+  type TrainingRows,
 } from "@ats-lora/core";
 import { cosine, Embedder } from "@ats-lora/embeddings";
 import { aggregateFeedback, FeedbackStore, importJsonlFile, type AggregatedFeedback, type Interaction } from "@ats-lora/feedback";
 import { driftStats, round4 } from "./drift.js";
-import {
-  FORMATS,
-  SPLITS,
-  type DpoRow,
-  type DriftRow,
-  type Format,
-  type KtoRow,
-  type SftRow,
-  type Split,
-  type SplitCounts,
-  type TrainingPairsManifest,
-} from "./schema.js";
+import type { DriftRow, TrainingPairsManifest } from "./schema.js";
 import { ledgerText, promptHash, readPreviousBuild, SPLITS_LEDGER_FILE, type PreviousBuild } from "./previous.js";
 import { assignSplits, checkLeakage, contentKey, type LeakageEntry } from "./split.js";
 
@@ -75,6 +72,8 @@ export interface BuildOptions {
   progress?: ProgressSink;
   /** Called once with each warning as it arises. */
   onWarning?: (message: string) => void;
+  /** Aborting stops the build at its next step (between retrievals or embedding batches); the folder is left as it was. */
+  signal?: AbortSignal;
   /** Adds knowledge-base passages to every prompt (build-db --rag). */
   retriever?: PassageRetriever;
 }
@@ -99,21 +98,15 @@ interface Example {
   correction: string | undefined;
 }
 
-type Rows = { sft: SftRow[]; dpo: DpoRow[]; kto: KtoRow[] };
+type Rows = { [F in Format]: Array<TrainingRows[F]> };
 
 /**
- * Reads the feedback store and writes feedback_db/training_pairs/: SFT, DPO and KTO rows in train/val/test
- * JSONL files and manifest.json. Deterministic: the same store and configuration give byte-identical files.
+ * Reads the feedback store (or an interactions file) and writes the training_pairs folder: SFT, DPO and KTO rows
+ * in DIR/{format}/{split}.jsonl (core's training-pairs contract), drift.jsonl, splits.jsonl and manifest.json,
+ * swapped in whole. Deterministic: the same store and configuration give byte-identical files. Returns the
+ * manifest and what the run itself did (texts answered from the embeddings cache, splits carried over).
  */
-export async function buildTrainingPairs(options: BuildOptions): Promise<TrainingPairsManifest> {
-  return (await buildTrainingPairsWithStats(options)).manifest;
-}
-
-/**
- * buildTrainingPairs, with what the run itself did (texts answered from the embeddings cache, splits carried
- * from the earlier build).
- */
-export async function buildTrainingPairsWithStats(options: BuildOptions): Promise<{ manifest: TrainingPairsManifest; run: BuildRunStats }> {
+export async function writeTrainingPairs(options: BuildOptions): Promise<{ manifest: TrainingPairsManifest; run: BuildRunStats }> {
   // First, before any long work: recover what a killed run left, and refuse a folder that holds anything else.
   const staged = startBuild(options.outputDir, TRAINING_PAIRS_KIND);
   try {
@@ -136,11 +129,13 @@ export async function buildTrainingPairsWithStats(options: BuildOptions): Promis
 
 async function build(options: BuildOptions, staged: StagedBuild): Promise<{ manifest: TrainingPairsManifest; run: BuildRunStats }> {
   const { config } = options;
+  const stopIfAborted = (): void => throwIfAborted(options.signal, "build-db", `the output folder ${staged.target} is left as it was`);
   const warnings: string[] = [];
   const warn = (message: string): void => {
     warnings.push(message);
     options.onWarning?.(message);
   };
+  stopIfAborted();
   const previous = readPreviousBuild(staged.target, { seed: config.dataset.seed, split: config.dataset.split });
   if (previous.warning !== undefined) warn(previous.warning);
 
@@ -182,6 +177,7 @@ async function build(options: BuildOptions, staged: StagedBuild): Promise<{ mani
   if (options.retriever) {
     // Same prompts as train and eval see with --rag: the interaction's own context, then retrieved passages.
     for (const example of examples) {
+      stopIfAborted();
       const { task, query, context } = example.interaction;
       example.prompt = buildPrompt({ task, query, context, retrieved: await options.retriever.passages(query) }, config.prompts);
     }
@@ -202,12 +198,7 @@ async function build(options: BuildOptions, staged: StagedBuild): Promise<{ mani
 
   const threshold = config.dataset.dedupe_threshold;
   // Embed what dedupe and drift need, in one pass (the cache answers texts seen before).
-  const embedder = await Embedder.load({
-    model: config.embeddings.model,
-    dtype: config.embeddings.dtype,
-    batchSize: config.embeddings.batch_size,
-    cacheFile: options.embeddingCacheFile,
-  });
+  const embedder = await Embedder.fromConfig(config, { cacheFile: options.embeddingCacheFile });
   const progress = options.progress ?? silentProgress;
   const texts: string[] = [];
   const indexOf = new Map<string, number>();
@@ -229,7 +220,10 @@ async function build(options: BuildOptions, staged: StagedBuild): Promise<{ mani
   let embedded;
   try {
     progress.start(texts.length, "embed");
-    embedded = await embedder.embed(texts, ({ done }) => progress.update(done));
+    embedded = await embedder.embed(texts, ({ done }) => {
+      stopIfAborted();
+      progress.update(done);
+    });
   } finally {
     progress.stop();
     await embedder.close();
@@ -420,6 +414,7 @@ async function build(options: BuildOptions, staged: StagedBuild): Promise<{ mani
     rag: options.retriever?.describe ?? null,
     warnings,
   };
+  stopIfAborted();
   writeFiles(staged.staging, rows, drifts, manifest, ledger);
   return {
     manifest,
@@ -498,10 +493,10 @@ function writeFiles(
 ): void {
   try {
     for (const format of FORMATS) {
-      fs.mkdirSync(path.join(staging, format));
       for (const split of SPLITS) {
-        const lines = (rows[split][format] as object[]).map((row) => `${JSON.stringify(row)}\n`).join("");
-        fs.writeFileSync(path.join(staging, format, `${split}.jsonl`), lines);
+        const file = trainingPairsFile(staging, format, split);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, rows[split][format].map((row) => `${JSON.stringify(row)}\n`).join(""));
       }
     }
     fs.writeFileSync(path.join(staging, "drift.jsonl"), drifts.map((row) => `${JSON.stringify(row)}\n`).join(""));

@@ -1,13 +1,7 @@
-import path from "node:path";
 import { Command } from "commander";
-import { createRunContext, InputError, nonNegativeInt, probability, type AtsConfig, type GlobalOptions } from "@ats-lora/core";
+import { createRunContext, nonNegativeInt, probability, renderEvents, withCtrlC, type GlobalOptions } from "@ats-lora/core";
+import type { OpenRetriever } from "./build-training-pairs.js";
 import type { TrainingPairsManifest } from "./schema.js";
-
-/** Opens the knowledge store for --rag; the cli wires in the rag package, so build-db does not depend on it. */
-export type OpenRetriever = (
-  store: string,
-  config: AtsConfig,
-) => Promise<{ retriever: import("./build.js").PassageRetriever; close(): Promise<void> }>;
 
 /** `ats-lora build-db`: feedback → SFT / DPO / KTO training pairs. */
 export function buildDbCommand(options: { openRetriever?: OpenRetriever } = {}): Command {
@@ -45,27 +39,19 @@ Examples:
         const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>(), {
           dataset: { dedupe_threshold: options.dedupeThreshold, seed: options.seed },
         });
-        const { buildTrainingPairsWithStats } = await import("./build.js");
-        const outputDir = options.output ?? context.paths.trainingPairs;
-        if (options.rag && !openRetriever) throw new InputError("--rag needs the knowledge store, which this program does not include");
-        const knowledge = options.rag ? await openRetriever!(options.rag === true ? context.paths.vectorStore : options.rag, context.config) : undefined;
-        const { manifest, run } = await buildTrainingPairsWithStats({
-          config: context.config,
-          storeFile: options.input === undefined ? context.paths.feedbackSqlite : undefined,
+        const { buildTrainingPairs } = await import("./build-training-pairs.js");
+        const input = {
           inputFile: options.input,
-          outputDir,
-          embeddingCacheFile: path.join(context.paths.cache, "embeddings.sqlite"),
+          outputDir: options.output,
           strict: options.strict,
-          progress: context.progress(),
-          onWarning: (message) => context.reporter.warn(message),
-          retriever: knowledge?.retriever,
-        }).finally(() => knowledge?.close());
-        context.reporter.info(`embedded ${run.embedded} texts, ${run.cached} more from the cache`);
-        context.reporter.info(
-          run.splits.previous === "none"
-            ? `splits: ${run.splits.new_groups} content groups assigned afresh`
-            : `splits: ${run.splits.carried} prompts kept the split the earlier build gave them (${run.splits.previous}), ${run.splits.new_groups} new content groups`,
-        );
+          rag: options.rag ? { store: options.rag === true ? undefined : options.rag } : undefined,
+        };
+        const events = renderEvents(context);
+        const manifest = await withCtrlC(
+          (signal) => buildTrainingPairs(input, context, { signal, onEvent: events.onEvent, openRetriever }),
+          () => context.reporter.info("stopping: the training pairs are left as they were (Ctrl-C again to quit at once)"),
+        ).finally(() => events.done());
+        const outputDir = options.output ?? context.paths.trainingPairs;
         context.reporter.result(manifest, () => renderManifest(manifest, outputDir));
       },
     );

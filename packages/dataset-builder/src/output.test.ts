@@ -5,10 +5,16 @@ import path from "node:path";
 import { BUILD_MARKER_FILE, InputError, loadConfig, type AtsConfig } from "@ats-lora/core";
 import { FeedbackStore, importJsonlFile } from "@ats-lora/feedback";
 import { describe, expect, it } from "vitest";
-import { buildTrainingPairs } from "./build.js";
+import { writeTrainingPairs, type BuildOptions } from "./build.js";
+import type { TrainingPairsManifest } from "./schema.js";
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "ats-build-db-output-"));
+}
+
+/** The build's manifest (what build-db prints). */
+async function buildManifest(options: BuildOptions): Promise<TrainingPairsManifest> {
+  return (await writeTrainingPairs(options)).manifest;
 }
 
 function config(): AtsConfig {
@@ -45,7 +51,7 @@ describe("build-db's output folder", () => {
     const store = storeFile();
     const folder = path.dirname(store);
     const before = fs.readdirSync(folder).sort();
-    const build = buildTrainingPairs({ config: config(), storeFile: store, outputDir: folder });
+    const build = buildManifest({ config: config(), storeFile: store, outputDir: folder });
     await expect(build).rejects.toThrow(InputError);
     await expect(build).rejects.toThrow(/--output .*feedback_db is not empty and does not hold an earlier training pairs build \(it has feedback\.sqlite/);
     expect(fs.readdirSync(folder).sort()).toEqual(before);
@@ -59,7 +65,7 @@ describe("build-db's output folder", () => {
     const store = storeFile();
     const parent = tempDir();
     const target = path.join(parent, "training_pairs");
-    await buildTrainingPairs({ config: config(), storeFile: store, outputDir: target });
+    await buildManifest({ config: config(), storeFile: store, outputDir: target });
     fs.writeFileSync(path.join(target, ".gitkeep"), "");
     // A run killed between the swap's two renames: the earlier build aside, no target.
     const pid = deadPid();
@@ -70,7 +76,7 @@ describe("build-db's output folder", () => {
     fs.writeFileSync(path.join(staging, BUILD_MARKER_FILE), JSON.stringify({ kind: "training pairs", pid, created_at: "" }));
     fs.writeFileSync(path.join(staging, "sft", "train.jsonl"), '{"prompt": "half');
 
-    const manifest = await buildTrainingPairs({ config: config(), storeFile: store, outputDir: target });
+    const manifest = await buildManifest({ config: config(), storeFile: store, outputDir: target });
     expect(fs.readdirSync(parent)).toEqual(["training_pairs"]);
     // The restored build's .gitkeep was carried over into the new one, and its splits were kept.
     expect(fs.readdirSync(target).sort()).toEqual([".ats-lora-build.json", ".gitkeep", "dpo", "drift.jsonl", "kto", "manifest.json", "sft", "splits.jsonl"]);
@@ -88,7 +94,7 @@ describe("build-db's output folder", () => {
     let manifest;
     try {
       expect(os.tmpdir()).toBe(blocked);
-      manifest = await buildTrainingPairs({ config: config(), inputFile: file, outputDir: out });
+      manifest = await buildManifest({ config: config(), inputFile: file, outputDir: out });
     } finally {
       for (const [name, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[name];
@@ -100,7 +106,7 @@ describe("build-db's output folder", () => {
 
     const empty = path.join(tempDir(), "empty.jsonl");
     fs.writeFileSync(empty, "");
-    await expect(buildTrainingPairs({ config: config(), inputFile: empty, outputDir: path.join(tempDir(), "o") })).rejects.toThrow(
+    await expect(buildManifest({ config: config(), inputFile: empty, outputDir: path.join(tempDir(), "o") })).rejects.toThrow(
       new RegExp(`${empty.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} holds no interactions`),
     );
   });

@@ -1,8 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { InputError } from "@ats-lora/core";
-import { FORMATS, SPLITS, type Split } from "./schema.js";
+import { FORMATS, InputError, SPLITS, trainingPairsFile, type Split } from "@ats-lora/core";
 import type { SplitFractions } from "./split.js";
 
 /** The record of every content key's split, written with each build and read by the next (`splits.jsonl`). */
@@ -45,7 +44,7 @@ export function readPreviousBuild(folder: string, current: { seed: number; split
     for (const split of SPLITS) {
       let text: string;
       try {
-        text = fs.readFileSync(path.join(folder, format, `${split}.jsonl`), "utf8");
+        text = fs.readFileSync(trainingPairsFile(folder, format, split), "utf8");
       } catch {
         continue;
       }

@@ -1,39 +1,4 @@
-import { z } from "zod";
-
-/** Fields every row carries besides the TRL ones: trainers ignore them, evaluation uses them. */
-const provenance = {
-  task: z.string().min(1),
-  /** The interactions the row came from (one, or two for a DPO pair across near-duplicates). */
-  source_ids: z.array(z.string().min(1)).min(1),
-};
-
-/** TRL's prompt-completion format (SFTTrainer). */
-export const SftRowSchema = z.strictObject({ prompt: z.string().min(1), completion: z.string().min(1), ...provenance });
-/** TRL's preference format (DPOTrainer). */
-export const DpoRowSchema = z.strictObject({
-  prompt: z.string().min(1),
-  chosen: z.string().min(1),
-  rejected: z.string().min(1),
-  ...provenance,
-});
-/** TRL's unpaired preference format (KTOTrainer). */
-export const KtoRowSchema = z.strictObject({
-  prompt: z.string().min(1),
-  completion: z.string().min(1),
-  label: z.boolean(),
-  ...provenance,
-});
-
-export type SftRow = z.infer<typeof SftRowSchema>;
-export type DpoRow = z.infer<typeof DpoRowSchema>;
-export type KtoRow = z.infer<typeof KtoRowSchema>;
-
-export const FORMATS = ["sft", "dpo", "kto"] as const;
-export type Format = (typeof FORMATS)[number];
-export const SPLITS = ["train", "val", "test"] as const;
-export type Split = (typeof SPLITS)[number];
-
-export type SplitCounts = Record<Split | "total", number>;
+import type { Format, Split, SplitCounts } from "@ats-lora/core";
 
 /** drift.jsonl: one line per corrected interaction (a reviewer's ideal response differs from the model's). */
 export interface DriftRow {

@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import { SPLITS, type Split } from "./schema.js";
+import { SPLITS, type Split } from "@ats-lora/core";
 
 export type SplitFractions = { train: number; val: number; test: number };
 

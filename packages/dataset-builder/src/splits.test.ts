@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { loadConfig, type AtsConfig } from "@ats-lora/core";
+import { FORMATS, loadConfig, SPLITS, type AtsConfig, type Split } from "@ats-lora/core";
 import { FeedbackStore, importJsonlFile } from "@ats-lora/feedback";
 import { describe, expect, it } from "vitest";
-import { buildTrainingPairs } from "./build.js";
-import { FORMATS, SPLITS, type Split, type TrainingPairsManifest } from "./schema.js";
+import { writeTrainingPairs, type BuildOptions } from "./build.js";
+import type { TrainingPairsManifest } from "./schema.js";
 import { assignSplits, checkLeakage, contentKey, splitOf } from "./split.js";
 
 // Realistic resumes of people in unrelated trades, so that no two of them are near-duplicates.
@@ -28,6 +28,11 @@ const ASK_PARAPHRASED = "Please analyse this resume and list the candidate's str
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "ats-build-db-splits-"));
+}
+
+/** The build's manifest (what build-db prints). */
+async function buildManifest(options: BuildOptions): Promise<TrainingPairsManifest> {
+  return (await writeTrainingPairs(options)).manifest;
 }
 
 function config(): AtsConfig {
@@ -98,7 +103,7 @@ describe("splits by content group", () => {
         copy(`${name}-2`, name, ASK, "2026-09-02T09:00:00Z", 2, "The resume lists no experience."),
       ]),
     );
-    const first = await buildTrainingPairs({ config: config(), storeFile, outputDir: out });
+    const first = await buildManifest({ config: config(), storeFile, outputDir: out });
     const firstRows = readRows(out);
     const firstSplits = splitPerResume(firstRows);
     expect([...firstSplits.keys()].sort()).toEqual([...NAMES].sort());
@@ -114,7 +119,7 @@ describe("splits by content group", () => {
           : copy(`${name}-3`, name, index % 2 === 0 ? ASK_PARAPHRASED : ASK, "2026-10-15T09:00:00Z", 5, `Strengths and gaps of ${name}, point by point.`),
       ),
     );
-    const second = await buildTrainingPairs({ config: config(), storeFile, outputDir: out });
+    const second = await buildManifest({ config: config(), storeFile, outputDir: out });
     const secondRows = readRows(out);
     // The better-rated later copies are the kept representatives now.
     const kept = new Set(secondRows.map((row) => row.source_ids[0]));
@@ -162,7 +167,7 @@ describe("splits by content group", () => {
     );
     fs.writeFileSync(path.join(out, "manifest.json"), JSON.stringify({ format_version: 1, seed: cfg.dataset.seed, split: cfg.dataset.split }));
 
-    const manifest = await buildTrainingPairs({ config: cfg, storeFile, outputDir: out });
+    const manifest = await buildManifest({ config: cfg, storeFile, outputDir: out });
     expect(manifest.splits.content_groups).toBe(1);
     expect(manifest.splits.conflicts).toBe(1);
     expect(manifest.splits.leakage.moved).toBe(0);
@@ -200,13 +205,13 @@ describe("splits by content group", () => {
       }
     }
     fs.writeFileSync(path.join(out, "manifest.json"), JSON.stringify({ format_version: 1, seed: cfg.dataset.seed, split: cfg.dataset.split }));
-    await buildTrainingPairs({ config: cfg, storeFile, outputDir: out });
+    await buildManifest({ config: cfg, storeFile, outputDir: out });
     const splits = new Map(readRows(out).map((row) => [row.source_ids[0], row.split]));
     expect(Object.fromEntries(splits)).toEqual(legacy);
 
     // A changed seed reassigns on purpose, and says so.
     const reseeded = { ...cfg, dataset: { ...cfg.dataset, seed: cfg.dataset.seed + 1 } };
-    const manifest = await buildTrainingPairs({ config: reseeded, storeFile, outputDir: out });
+    const manifest = await buildManifest({ config: reseeded, storeFile, outputDir: out });
     expect(manifest.warnings.join("\n")).toContain(`dataset.seed changed from ${cfg.dataset.seed} to ${cfg.dataset.seed + 1}`);
   });
 });

@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { RunError } from "@ats-lora/core";
+import { RunError, type AtsConfig } from "@ats-lora/core";
 import { EmbeddingCache } from "./cache.js";
 import { hubCacheDir, readAssembled, resolveModelSource, type ModelSource } from "./model-source.js";
 
@@ -71,6 +71,12 @@ export class Embedder {
 
   get maxSequenceLength(): number {
     return this.identity.max_seq_length;
+  }
+
+  /** The embedder the configuration names (embeddings.model, dtype and batch_size). */
+  static fromConfig(config: AtsConfig, options: { cacheFile?: string } = {}): Promise<Embedder> {
+    const { model, dtype, batch_size: batchSize } = config.embeddings;
+    return Embedder.load({ model, dtype, batchSize, cacheFile: options.cacheFile });
   }
 
   static async load(options: EmbedderOptions = {}): Promise<Embedder> {

@@ -7,7 +7,7 @@
 import { parsePrompt, type PromptConfig } from "@ats-lora/core";
 import { tokens } from "./metrics.js";
 import { resumePassageIndex, STOPWORDS } from "./score.js";
-import type { EvalExample } from "./test-data.js";
+import type { EvalExample } from "./held-out-set.js";
 
 export const BASELINES = ["tfidf", "embedding"] as const;
 export type BaselineMethod = (typeof BASELINES)[number];

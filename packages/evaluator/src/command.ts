@@ -1,29 +1,16 @@
-import fs from "node:fs";
-import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { createRunContext, InputError, nonNegativeInt, positiveInt, type AtsConfig, type GlobalOptions } from "@ats-lora/core";
+import { createRunContext, nonNegativeInt, positiveInt, renderEvents, withCtrlC, type GlobalOptions } from "@ats-lora/core";
 import { BASELINES } from "./baseline.js";
-import type { ModelRunner, PassageRetriever } from "./evaluate.js";
-import type { MetadataLookup } from "./test-data.js";
+import type { EvalWiring } from "./evaluate-models.js";
+import type { SystemFlags } from "./systems.js";
 
-/** What the cli wires in, so this package depends on neither the trainer, the rag store nor the feedback store. */
-export interface EvalWiring {
-  openRunner?: (logFile: string) => Promise<{ runner: ModelRunner; close(): Promise<void> }>;
-  openRetriever?: (store: string, config: AtsConfig) => Promise<{ retriever: PassageRetriever; close(): Promise<void> }>;
-  /** Interaction metadata by id from the workdir's feedback store (a follow-up's vague part); undefined without a store. */
-  openMetadata?: (storeFile: string) => Promise<{ lookup: MetadataLookup; close(): void } | undefined>;
-}
+export type { EvalWiring } from "./evaluate-models.js";
 
-interface EvalOptions {
-  model?: string;
-  base?: string;
-  compare?: string;
+interface EvalOptions extends SystemFlags {
   testData?: string;
   rag?: boolean | string;
   maxNewTokens?: number;
   out?: string;
-  predictions?: string;
-  baseline?: string[];
   limit?: number;
   seed?: number;
 }
@@ -60,116 +47,22 @@ Examples:
     )
     .action(async (options: EvalOptions, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
-      const config = context.config;
-      const [{ runEvaluation }, { renderSummary }, { readTestData, resolveTestFile, attachMetadata }] = await Promise.all([
-        import("./run.js"),
+      const [{ evaluateModels }, { renderSummary }, { needsModel, systemsFrom }] = await Promise.all([
+        import("./evaluate-models.js"),
         import("./report.js"),
-        import("./test-data.js"),
+        import("./systems.js"),
       ]);
       const systems = systemsFrom(options);
-      if (systems.length === 0) {
-        throw new InputError("nothing to evaluate", { hint: "pass --model DIR_OR_ID, --predictions FILE or --baseline tfidf|embedding" });
-      }
-      const testFile = resolveTestFile(options.testData ?? context.paths.trainingPairs);
-      let examples = readTestData(testFile);
-      if (options.limit !== undefined) examples = examples.slice(0, options.limit);
-      const metadata = await wiring.openMetadata?.(context.paths.feedbackSqlite);
-      try {
-        if (metadata) attachMetadata(examples, metadata.lookup);
-      } finally {
-        metadata?.close();
-      }
-
-      const outDir = options.out ?? path.join(context.paths.workdir, "eval", `${systems[0]!.name}-${stamp(new Date())}`);
-      fs.mkdirSync(outDir, { recursive: true });
-      const needsModel = systems.some((system) => "model" in system && system.model !== undefined);
-      if (needsModel && !wiring.openRunner) throw new InputError("evaluating a model needs the Python worker, which this program does not include");
-      if (options.rag && !wiring.openRetriever) throw new InputError("--rag needs the knowledge store, which this program does not include");
-      let knowledge: Awaited<ReturnType<NonNullable<EvalWiring["openRetriever"]>>> | undefined;
-      let worker: Awaited<ReturnType<NonNullable<EvalWiring["openRunner"]>>> | undefined;
-      // Ctrl-C stops the worker's generation cleanly (exit 130) instead of leaving it running.
-      const onSigint = () => {
-        context.reporter.info("stopping: asking the worker to stop (Ctrl-C again to force)");
-        process.off("SIGINT", onSigint);
-        worker?.runner.cancel?.();
-      };
-      try {
-        if (options.rag) knowledge = await wiring.openRetriever!(options.rag === true ? context.paths.vectorStore : options.rag, config);
-        if (needsModel) {
-          worker = await wiring.openRunner!(path.join(outDir, "worker.log"));
-          process.on("SIGINT", onSigint);
-        }
-        const { report, files } = await runEvaluation({
-          config,
-          testFile,
-          examples,
-          systems,
-          runner: worker?.runner,
-          outDir,
-          embeddingCacheFile: path.join(context.paths.cache, "embeddings.sqlite"),
-          retriever: knowledge?.retriever,
-          maxNewTokens: options.maxNewTokens ?? config.eval.max_new_tokens,
-          seed: options.seed ?? config.training.seed,
-          bootstrapSamples: config.eval.bootstrap_samples,
-          partialTestData: options.limit !== undefined,
-          progress: context.progress(),
-          onStage: (message) => context.reporter.info(message),
-        });
-        context.reporter.result({ ...report, report_files: files }, () => `${renderSummary(report)}\n\nreport: ${files.html}\n        ${files.markdown}, ${files.json}, ${files.predictions}`);
-      } finally {
-        process.off("SIGINT", onSigint);
-        await worker?.close();
-        await knowledge?.close();
-      }
+      const input = { ...wiring, systems, testData: options.testData, limit: options.limit, rag: options.rag, outDir: options.out, maxNewTokens: options.maxNewTokens, seed: options.seed };
+      const events = renderEvents(context);
+      const stopping = systems.some(needsModel) ? "stopping: asking the worker to stop (Ctrl-C again to force)" : "stopping (Ctrl-C again to force)";
+      const result = await withCtrlC((signal) => evaluateModels(input, context, { signal, onEvent: events.onEvent }), () => context.reporter.info(stopping)).finally(events.done);
+      const files = result.report_files;
+      context.reporter.result(result, () => `${renderSummary(result)}\n\nreport: ${files.html}\n        ${files.markdown}, ${files.json}, ${files.predictions}`);
     });
-}
-
-type Spec = import("./evaluate.js").SystemSpec;
-
-/** The systems the flags name, the evaluated one first. */
-export function systemsFrom(options: Pick<EvalOptions, "model" | "base" | "compare" | "predictions" | "baseline">): Spec[] {
-  const systems: Spec[] = [];
-  const taken = new Set<string>();
-  const unique = (name: string) => {
-    let candidate = name;
-    for (let n = 2; taken.has(candidate); n += 1) candidate = `${name}-${n}`;
-    taken.add(candidate);
-    return candidate;
-  };
-  if (options.predictions) {
-    // With --predictions, --model says what produced them (an API model's name, or a local model, which then also
-    // scores the references' loss).
-    const local = options.model !== undefined && isLocalModel(options.model);
-    systems.push({
-      name: unique(options.model ? modelName(options.model) : modelName(options.predictions).replace(/\.jsonl?$/, "")),
-      role: "predictions",
-      file: options.predictions,
-      ...(local ? { model: { model: options.model!, base: options.base ?? null } } : {}),
-    });
-  } else if (options.model) {
-    systems.push({ name: unique(options.base ? "tuned" : modelName(options.model)), role: "model", model: { model: options.model, base: options.base ?? null } });
-  }
-  if (options.base && systems.length > 0) systems.push({ name: unique("base"), role: "base", model: { model: options.base } });
-  if (options.compare) systems.push({ name: unique(modelName(options.compare)), role: "compare", model: { model: options.compare, base: options.base ?? null } });
-  for (const method of options.baseline ?? []) systems.push({ name: unique(`baseline-${method}`), role: "baseline", method: method as "tfidf" | "embedding" });
-  if (options.base && systems.length === 1) throw new InputError("--base compares a model with its base: pass --model too");
-  return systems;
 }
 
 function baselineMethods(value: string, previous: string[] = []): string[] {
   if (!(BASELINES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected ${BASELINES.join(" or ")}`);
   return [...previous, value];
-}
-
-/** A folder with a model or an adapter in it (config.json or adapter_config.json). */
-function isLocalModel(model: string): boolean {
-  return fs.existsSync(path.join(model, "config.json")) || fs.existsSync(path.join(model, "adapter_config.json"));
-}
-
-function modelName(model: string): string {
-  return path.basename(path.resolve(model)) || model;
-}
-
-function stamp(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 }

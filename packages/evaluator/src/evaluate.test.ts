@@ -5,9 +5,10 @@ import puppeteer from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "@ats-lora/core";
 import { Embedder } from "@ats-lora/embeddings";
-import { evaluate, type EvalReport, type ExampleRecord } from "./evaluate.js";
+import { evaluate } from "./evaluate.js";
+import type { EvalReport, ExampleRecord } from "./report-types.js";
 import { writeReport } from "./report.js";
-import { matchPredictions } from "./test-data.js";
+import { matchPredictions } from "./held-out-set.js";
 import { sampleExamples } from "./test-support.js";
 
 // The real embedder (the bundled MiniLM ONNX model) and predictions files written here; the model runner is

@@ -1,10 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
-import { buildPrompt, InputError, parsePrompt, silentProgress, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import { buildPrompt, InputError, parsePrompt, silentProgress, throwIfAborted, type AtsConfig, type ProgressSink } from "@ats-lora/core";
 import { cosine } from "@ats-lora/embeddings";
-import { baselineOutput, matchPairs, tfidfSimilarity, weightedScores, type BaselineMethod } from "./baseline.js";
+import { baselineOutput, matchPairs, tfidfSimilarity, weightedScores } from "./baseline.js";
 import { pairedBootstrapMany } from "./bootstrap.js";
+import { matchPredictions, type EvalExample } from "./held-out-set.js";
 import { signed } from "./report.js";
+import type { Comparison, EmbedderIdentity, EvalReport, ExampleRecord, MetricComparison, RetrievalSettings, SystemReport, TrainingLog } from "./report-types.js";
 import {
   COUNT_METRICS,
   exampleFeatures,
@@ -17,14 +19,9 @@ import {
   type ExampleScores,
   type SystemOutput,
 } from "./score.js";
-import { matchPredictions, type EvalExample } from "./test-data.js";
+import type { ModelRef, SystemSpec } from "./systems.js";
 
-/** A model argument as the worker takes it: a hub id or folder, or an adapter folder on a base. */
-export interface ModelRef {
-  model: string;
-  base?: string | null;
-}
-
+/** A model's answer to one prompt, timed. */
 export interface Generation {
   text: string;
   tokens: number;
@@ -41,21 +38,15 @@ export interface ModelRunner {
 
 /** Sentence embeddings for similarity metrics (the project's embedder). */
 export interface TextEmbedder {
-  identity: { model: string; dtype: string; dimension: number };
+  identity: EmbedderIdentity;
   embed(texts: readonly string[], onProgress?: (progress: { done: number; total: number }) => void): Promise<{ vectors: Float32Array[] }>;
 }
 
 /** Where --rag passages come from (the rag package's KnowledgeStore in the CLI). */
 export interface PassageRetriever {
-  describe: { store: string; top_k: number; mode: string };
+  describe: RetrievalSettings;
   passages(query: string): Promise<string[]>;
 }
-
-export type SystemSpec =
-  | { name: string; role: "model" | "base" | "compare"; model: ModelRef }
-  /** Outputs from a file; `model`, when given, is what produced them: it scores the references' loss. */
-  | { name: string; role: "predictions"; file: string; model?: ModelRef }
-  | { name: string; role: "baseline"; method: BaselineMethod };
 
 export interface EvaluateOptions {
   config: AtsConfig;
@@ -73,76 +64,12 @@ export interface EvaluateOptions {
   partialTestData?: boolean;
   progress?: ProgressSink;
   onStage?: (message: string) => void;
+  /** Checked between systems and stages; a running generate or score stops through the runner's cancel (evaluateModels wires it). */
+  signal?: AbortSignal;
   now?: Date;
 }
 
-export type MetricValues = Record<string, number>;
-
-export interface SystemReport {
-  name: string;
-  role: SystemSpec["role"];
-  model?: ModelRef;
-  file?: string;
-  method?: BaselineMethod;
-  /** Examples this system answered (a baseline answers match scores only). */
-  answered: number;
-  /** Metrics by group: `overall`, then each task. */
-  metrics: Record<string, MetricValues>;
-  /** 95% bootstrap interval of each metric, by group. */
-  intervals: Record<string, Record<string, [number, number]>>;
-  /** Precision/recall/F1 per parsed resume field. */
-  fields?: ReturnType<typeof fieldBreakdown>;
-  /** The run's loss curve and metrics, where the model is a folder train wrote. */
-  training?: TrainingLog;
-}
-
-export interface TrainingLog {
-  loss_curve: Array<{ step: number; loss?: number; eval_loss?: number }>;
-  metrics: Record<string, unknown> | null;
-}
-
-export interface MetricComparison {
-  group: string;
-  metric: string;
-  /** The evaluated system's value, the other's, and their difference (evaluated − other) with its 95% paired bootstrap interval. */
-  value: number;
-  other: number;
-  delta: number;
-  low: number;
-  high: number;
-  better: "higher" | "lower";
-  /** better / worse: the interval excludes zero in that direction; unclear: it does not. */
-  outcome: "better" | "worse" | "unclear";
-}
-
-export interface Comparison {
-  system: string;
-  against: string;
-  examples: number;
-  metrics: MetricComparison[];
-  improved: number;
-  worsened: number;
-  unclear: number;
-  verdict: string;
-}
-
-export interface ExampleRecord {
-  line: number;
-  task: string;
-  prompt: string;
-  reference: string;
-  outputs: Record<string, (SystemOutput & { scores: ExampleScores }) | null>;
-}
-
-export interface EvalReport {
-  report_version: 1;
-  created_at: string;
-  test_data: { file: string; examples: number; tasks: Record<string, number> };
-  settings: { max_new_tokens: number; temperature: 0; seed: number; bootstrap_samples: number; confidence_level: 0.95; rag: PassageRetriever["describe"] | null };
-  embedder: TextEmbedder["identity"];
-  systems: SystemReport[];
-  comparisons: Comparison[];
-}
+const INTERRUPTED_HINT = "nothing was written; run the command again to evaluate";
 
 /**
  * Evaluates each system on the same examples, scores the outputs, and compares the first system with each
@@ -156,9 +83,11 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
 
   const outputs = new Map<string, Array<SystemOutput | null>>();
   for (const system of options.systems) {
+    throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
     outputs.set(system.name, await systemOutputs(system, examples, prompts, options, progress, stage));
   }
 
+  throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
   stage("scoring the outputs");
   const features = examples.map((example) => exampleFeatures(example, config.prompts));
   const scores = await scoreAll(options.embedder, features, outputs, progress);
@@ -321,6 +250,7 @@ async function referenceLosses(
   stage: (message: string) => void,
 ): Promise<Array<{ loss: number | null; tokens: number }>> {
   if (!options.runner) throw new InputError(`scoring the references under ${describeModel(model)} needs a model runner`);
+  throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
   stage(`${system.name}: loss of the ${prompts.length} references`);
   progress.start(prompts.length, `${system.name} score`);
   try {

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { Comparison, EvalReport, ExampleRecord, SystemReport, TrainingLog } from "./evaluate.js";
+import type { Comparison, EvalReport, ExampleRecord, SystemReport, TrainingLog } from "./report-types.js";
 
 export interface ReportFiles {
   dir: string;

@@ -17,7 +17,7 @@ import {
   scoreMetrics,
   type Counts,
 } from "./metrics.js";
-import type { EvalExample } from "./test-data.js";
+import type { EvalExample } from "./held-out-set.js";
 
 /** What a system produced for one example; null where a system does not answer it (a baseline covers match scores only). */
 export interface SystemOutput {

@@ -1,5 +1,5 @@
 import { buildPrompt, type AtsConfig } from "@ats-lora/core";
-import type { EvalExample } from "./test-data.js";
+import type { EvalExample } from "./held-out-set.js";
 
 // Small hand-written test examples, one or more per task, with prompts built by the shared prompt builder.
 

@@ -49,7 +49,7 @@ export function addInteractionWithFeedback(
 }
 
 /** Records one review of a stored interaction (collect review). */
-export function addFeedback(store: FeedbackStore, interactionId: string, review: NewFeedback, now: Date = new Date()): Feedback {
+export function addReview(store: FeedbackStore, interactionId: string, review: NewFeedback, now: Date = new Date()): Feedback {
   if (!store.getInteraction(interactionId)) throw new InputError(`no interaction with id ${JSON.stringify(interactionId)}`);
   const feedback = validate(FeedbackSchema, "feedback", newFeedbackRecord(interactionId, review, now));
   store.transaction(() => store.insertFeedback(feedback));

@@ -273,6 +273,18 @@ export class FeedbackStore {
     return rows.map((row) => interactionFromRow(row, this.file));
   }
 
+  /** How many of the model's interactions no reviewer has rated yet. */
+  pendingReviewCount(filter: { task?: string } = {}): number {
+    return this.db
+      .prepare<{ task: string | null }, number>(
+        `SELECT COUNT(*) FROM interactions i
+         WHERE i.origin = 'model' AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = i.id)
+           AND (@task IS NULL OR i.task = @task)`,
+      )
+      .pluck()
+      .get({ task: filter.task ?? null })!;
+  }
+
   counts(): { interactions: number; feedback: number } {
     const row = this.db
       .prepare<[], { interactions: number; feedback: number }>(
@@ -356,6 +368,16 @@ export class FeedbackStore {
   integrityCheck(): string {
     const rows = this.db.pragma("integrity_check") as Array<{ integrity_check: string }>;
     return rows.map((row) => row.integrity_check).join("; ");
+  }
+}
+
+/** Runs `work` on the store at `file`, opened for it and closed afterwards, also when `work` throws. */
+export function withFeedbackStore<T>(file: string, options: OpenStoreOptions, work: (store: FeedbackStore) => T): T {
+  const store = FeedbackStore.open(file, options);
+  try {
+    return work(store);
+  } finally {
+    store.close();
   }
 }
 

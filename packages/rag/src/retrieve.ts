@@ -58,7 +58,7 @@ export class KnowledgeStore {
     if (/HNSW/.test(manifest.index.factory)) index.setParameter?.("efSearch", config.rag.ef_search);
     let embedder: Embedder;
     try {
-      embedder = await Embedder.load({ model: config.embeddings.model, dtype: config.embeddings.dtype });
+      embedder = await Embedder.fromConfig(config);
     } catch (error) {
       db.close();
       throw error;

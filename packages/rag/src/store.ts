@@ -9,6 +9,7 @@ import {
   RunError,
   silentProgress,
   startBuild,
+  throwIfAborted,
   type AtsConfig,
   type ProgressSink,
   type StagedBuild,
@@ -47,6 +48,8 @@ export interface BuildStoreOptions {
   embeddingCacheFile?: string;
   progress?: ProgressSink;
   onWarning?: (message: string) => void;
+  /** Aborting stops the build at the next document or batch; the store is left as it was. */
+  signal?: AbortSignal;
 }
 
 export interface BuildStoreReport {
@@ -135,12 +138,8 @@ function isInside(inner: string, outer: string): boolean {
 
 async function buildInto(build: StagedBuild, docsDir: string, options: BuildStoreOptions): Promise<BuildStoreReport> {
   const warn = options.onWarning ?? (() => undefined);
-  const embedder = await Embedder.load({
-    model: options.config.embeddings.model,
-    dtype: options.config.embeddings.dtype,
-    batchSize: options.config.embeddings.batch_size,
-    cacheFile: options.embeddingCacheFile,
-  });
+  const stopIfAborted = (): void => throwIfAborted(options.signal, "rag build", `the store ${build.target} is left as it was`);
+  const embedder = await Embedder.fromConfig(options.config, { cacheFile: options.embeddingCacheFile });
   try {
     const requested = options.config.rag.chunk_size;
     const size = Math.min(requested, embedder.maxSequenceLength);
@@ -160,42 +159,50 @@ async function buildInto(build: StagedBuild, docsDir: string, options: BuildStor
     const fileHashes = new Map<string, string>();
     const toEmbed: Array<{ source: string; chunks: Chunk[] }> = [];
     const seen = new Set<string>();
-    for (const file of walk(docsDir)) {
-      const relative = path.relative(docsDir, file);
-      const extension = path.extname(file).toLowerCase();
-      if (!READABLE.has(extension)) {
-        report.skipped.push({ path: relative, reason: `unsupported file type ${extension || "(none)"}` });
-        continue;
+    // The earlier store stays open while its unchanged chunks are copied, and is closed on every way out.
+    try {
+      for (const file of walk(docsDir)) {
+        stopIfAborted();
+        const relative = path.relative(docsDir, file);
+        const extension = path.extname(file).toLowerCase();
+        if (!READABLE.has(extension)) {
+          report.skipped.push({ path: relative, reason: `unsupported file type ${extension || "(none)"}` });
+          continue;
+        }
+        let bytes: Buffer;
+        let text: string;
+        try {
+          bytes = fs.readFileSync(file);
+          text = await documentText(bytes, extension);
+        } catch (error) {
+          report.skipped.push({ path: relative, reason: (error as Error).message });
+          continue;
+        }
+        const hash = crypto.createHash("sha256").update(bytes).digest("hex");
+        seen.add(relative);
+        fileHashes.set(relative, hash);
+        const before = previous?.sources.get(relative);
+        if (before && before.hash === hash) {
+          report.files.unchanged.push(relative);
+          chunks.push(...previous!.chunksOf(relative));
+          continue;
+        }
+        (before ? report.files.changed : report.files.added).push(relative);
+        toEmbed.push({ source: relative, chunks: chunkText(text, { size, overlap, countTokens: (t) => embedder.countTokens(t) }) });
+        previous?.sources.delete(relative);
       }
-      let bytes: Buffer;
-      let text: string;
-      try {
-        bytes = fs.readFileSync(file);
-        text = await documentText(bytes, extension);
-      } catch (error) {
-        report.skipped.push({ path: relative, reason: (error as Error).message });
-        continue;
-      }
-      const hash = crypto.createHash("sha256").update(bytes).digest("hex");
-      seen.add(relative);
-      fileHashes.set(relative, hash);
-      const before = previous?.sources.get(relative);
-      if (before && before.hash === hash) {
-        report.files.unchanged.push(relative);
-        chunks.push(...previous!.chunksOf(relative));
-        continue;
-      }
-      (before ? report.files.changed : report.files.added).push(relative);
-      toEmbed.push({ source: relative, chunks: chunkText(text, { size, overlap, countTokens: (t) => embedder.countTokens(t) }) });
-      previous?.sources.delete(relative);
+      report.files.removed = previous ? [...previous.sources.keys()].filter((source) => !seen.has(source)).sort() : [];
+    } finally {
+      previous?.close();
     }
-    report.files.removed = previous ? [...previous.sources.keys()].filter((source) => !seen.has(source)).sort() : [];
-    previous?.close();
 
     const texts = toEmbed.flatMap((file) => file.chunks.map((chunk) => chunk.text));
     const progress = options.progress ?? silentProgress;
     progress.start(texts.length, "embed");
-    const embedded = await embedder.embed(texts, ({ done }) => progress.update(done)).finally(() => progress.stop());
+    const embedded = await embedder.embed(texts, ({ done }) => {
+      stopIfAborted();
+      progress.update(done);
+    }).finally(() => progress.stop());
     report.embedded_chunks = embedded.computed;
     let position = 0;
     for (const file of toEmbed) {
@@ -222,6 +229,7 @@ async function buildInto(build: StagedBuild, docsDir: string, options: BuildStor
       docs_dir: docsDir,
       build_id: crypto.randomUUID(),
     };
+    stopIfAborted();
     writeStore(build, chunks, fileHashes, manifest);
     report.manifest = manifest;
     return report;

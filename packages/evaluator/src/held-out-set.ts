@@ -1,18 +1,29 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { InputError, readRecords } from "@ats-lora/core";
+import { InputError, readRecords, SftRowSchema, trainingPairsFile } from "@ats-lora/core";
+
+// The held-out set: the examples eval scores systems on (build-db's SFT test split, or a file of that shape),
+// the predictions files scored against them, and the interaction metadata some metrics need.
+
+const sft = SftRowSchema.shape;
+
+/** A field of the training-data contract without its checks (a minimum length): same type, looser content. */
+function unchecked<T extends z.ZodType>(field: T): T {
+  return field.clone({ ...field.def, checks: [] });
+}
 
 /**
- * One held-out example: build-db's SFT rows (prompt, completion, task, source_ids) or any file of that shape.
- * `metadata` carries what some metrics need beyond the text (a follow-up's `vague_part`); for build-db's rows
- * the runner fills it from the feedback store through `source_ids`.
+ * One held-out example: an SFT row of the training-data contract (prompt, completion, task, source_ids), read as
+ * loosely as a file written by hand may be: the reference may be empty, the task defaults, the sources are
+ * optional, and other fields are dropped. `metadata` carries what some metrics need beyond the text (a
+ * follow-up's `vague_part`); for build-db's rows the runner fills it from the feedback store through `source_ids`.
  */
 export const EvalExampleSchema = z.object({
-  prompt: z.string().min(1),
-  completion: z.string(),
-  task: z.string().min(1).default("default"),
-  source_ids: z.array(z.string()).optional(),
+  prompt: sft.prompt,
+  completion: unchecked(sft.completion),
+  task: sft.task.default("default"),
+  source_ids: z.array(unchecked(sft.source_ids.element)).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
 export type EvalExample = z.infer<typeof EvalExampleSchema> & { line: number };
@@ -33,7 +44,7 @@ export function resolveTestFile(fileOrDir: string): string {
     throw new InputError(`no test data at ${fileOrDir}`, { hint: "run ats-lora build-db first, or pass --test-data FILE.jsonl" });
   }
   if (!fs.statSync(fileOrDir).isDirectory()) return fileOrDir;
-  for (const candidate of [path.join(fileOrDir, "sft", "test.jsonl"), path.join(fileOrDir, "test.jsonl")]) {
+  for (const candidate of [trainingPairsFile(fileOrDir, "sft", "test"), path.join(fileOrDir, "test.jsonl")]) {
     if (fs.existsSync(candidate)) return candidate;
   }
   throw new InputError(`${fileOrDir} holds neither sft/test.jsonl nor test.jsonl`, { hint: "pass the JSONL file itself with --test-data" });

@@ -1,7 +1,7 @@
 import { editor, input } from "@inquirer/prompts";
-import { addFeedback } from "./add.js";
-import type { FeedbackStore } from "./store.js";
-import type { Interaction } from "./schema.js";
+import type { OperationContext } from "@ats-lora/core";
+import { reviewQueue, saveReview } from "../review-queue.js";
+import type { Interaction } from "../schema.js";
 
 export interface ReviewOptions {
   reviewer: string;
@@ -11,6 +11,7 @@ export interface ReviewOptions {
   output?: NodeJS.WritableStream;
 }
 
+/** What `collect review --json` prints. */
 export interface ReviewSummary {
   reviewed: number;
   skipped: number;
@@ -23,12 +24,12 @@ export interface ReviewSummary {
 
 /**
  * Interactive review in a terminal: shows each interaction that has no feedback yet and asks for the rating,
- * correct and incorrect points and the ideal response. Each answer is saved as soon as it is complete.
+ * correct and incorrect points and the ideal response. Each answer is saved (saveReview) as soon as it is complete.
  */
-export async function runReviewSession(store: FeedbackStore, options: ReviewOptions): Promise<ReviewSummary> {
+export async function runReviewSession(context: OperationContext, options: ReviewOptions): Promise<ReviewSummary> {
   const output = options.output ?? process.stderr;
-  const context = { input: options.input ?? process.stdin, output, clearPromptOnDone: false };
-  const pending = store.pendingReview({ task: options.task, limit: options.limit });
+  const prompts = { input: options.input ?? process.stdin, output, clearPromptOnDone: false };
+  const { interactions: pending } = await reviewQueue({ task: options.task, limit: options.limit }, context);
   const summary: ReviewSummary = { reviewed: 0, skipped: 0, remaining: 0, ended: "done", feedback_ids: [] };
   const write = (text: string): void => void output.write(`${text}\n`);
 
@@ -41,7 +42,7 @@ export async function runReviewSession(store: FeedbackStore, options: ReviewOpti
           message: "Rating 1-5 (s = skip, q = quit):",
           validate: (value) => /^[1-5sq]$/i.test(value.trim()) || "type a whole number from 1 to 5, s to skip or q to quit",
         },
-        context,
+        prompts,
       );
       const choice = ratingAnswer.trim().toLowerCase();
       if (choice === "q") {
@@ -52,16 +53,16 @@ export async function runReviewSession(store: FeedbackStore, options: ReviewOpti
         summary.skipped += 1;
         continue;
       }
-      const correct = await askPoints("Correct point", context);
-      const incorrect = await askPoints("Incorrect point", context);
-      const ideal = await askIdealResponse(context);
-      const feedback = addFeedback(store, interaction.id, {
-        rating: Number(choice),
-        correct_points: correct,
-        incorrect_points: incorrect,
-        ideal_response: ideal,
-        reviewer: options.reviewer,
-      });
+      const correct = await askPoints("Correct point", prompts);
+      const incorrect = await askPoints("Incorrect point", prompts);
+      const ideal = await askIdealResponse(prompts);
+      const feedback = await saveReview(
+        {
+          interaction_id: interaction.id,
+          review: { rating: Number(choice), correct_points: correct, incorrect_points: incorrect, ideal_response: ideal, reviewer: options.reviewer },
+        },
+        context,
+      );
       summary.reviewed += 1;
       summary.feedback_ids.push(feedback.id);
       write(`saved ${feedback.id} (rating ${feedback.rating}) for ${interaction.id}\n`);
@@ -71,28 +72,28 @@ export async function runReviewSession(store: FeedbackStore, options: ReviewOpti
     if ((error as Error).name !== "ExitPromptError") throw error;
     summary.ended = "interrupted";
   }
-  summary.remaining = store.pendingReview({ task: options.task }).length;
+  summary.remaining = (await reviewQueue({ task: options.task, limit: 0 }, context)).pending;
   return summary;
 }
 
-async function askPoints(label: string, context: Parameters<typeof input>[1]): Promise<string[]> {
+async function askPoints(label: string, prompts: Parameters<typeof input>[1]): Promise<string[]> {
   const points: string[] = [];
   for (;;) {
-    const answer = (await input({ message: `${label} ${points.length + 1} (Enter to finish):` }, context)).trim();
+    const answer = (await input({ message: `${label} ${points.length + 1} (Enter to finish):` }, prompts)).trim();
     if (answer === "") return points;
     points.push(answer);
   }
 }
 
 /** One line typed at the prompt, or several written in $VISUAL / $EDITOR (for JSON answers and the like). */
-async function askIdealResponse(context: Parameters<typeof input>[1]): Promise<string | null> {
+async function askIdealResponse(prompts: Parameters<typeof input>[1]): Promise<string | null> {
   const typed = (
-    await input({ message: "Ideal response (Enter for none, e to write it in $EDITOR):" }, context)
+    await input({ message: "Ideal response (Enter for none, e to write it in $EDITOR):" }, prompts)
   ).trim();
   if (typed === "") return null;
   if (typed.toLowerCase() !== "e") return typed;
   const written = (
-    await editor({ message: "Ideal response", waitForUserInput: false, file: { postfix: ".txt" } }, context)
+    await editor({ message: "Ideal response", waitForUserInput: false, file: { postfix: ".txt" } }, prompts)
   ).trim();
   return written === "" ? null : written;
 }

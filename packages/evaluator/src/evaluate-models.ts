@@ -1,0 +1,120 @@
+import fs from "node:fs";
+import path from "node:path";
+import { InputError, progressEvents, throwIfAborted, type AtsConfig, type OperationContext, type OperationOptions } from "@ats-lora/core";
+import { Embedder } from "@ats-lora/embeddings";
+import { evaluate, type ModelRunner, type PassageRetriever } from "./evaluate.js";
+import { attachMetadata, readTestData, resolveTestFile, type EvalExample, type MetadataLookup } from "./held-out-set.js";
+import { writeReport, type ReportFiles } from "./report.js";
+import type { EvalReport } from "./report-types.js";
+import { needsModel, type SystemSpec } from "./systems.js";
+
+/** What the cli wires in, so this package depends on neither the trainer, the rag store nor the feedback store. */
+export interface EvalWiring {
+  openRunner?: (logFile: string) => Promise<{ runner: ModelRunner; close(): Promise<void> }>;
+  openRetriever?: (store: string, config: AtsConfig) => Promise<{ retriever: PassageRetriever; close(): Promise<void> }>;
+  /** Interaction metadata by id from the workdir's feedback store (a follow-up's vague part); undefined without a store. */
+  openMetadata?: (storeFile: string) => Promise<{ lookup: MetadataLookup; close(): void } | undefined>;
+}
+
+export interface EvaluateModelsInput extends EvalWiring {
+  /** The first is the system under evaluation; every other one is compared against it (see systemsFrom). */
+  systems: SystemSpec[];
+  /** A JSONL file, build-db's output folder or a folder holding test.jsonl; default: the workdir's training pairs. */
+  testData?: string;
+  /** Only the first n examples. */
+  limit?: number;
+  /** Add the knowledge store's passages to each prompt: true for the workdir's vector_store, or a store folder. */
+  rag?: boolean | string;
+  /** Where the report goes; default eval/<first system>-<time> under the workdir. */
+  outDir?: string;
+  /** Default eval.max_new_tokens. */
+  maxNewTokens?: number;
+  /** Generation and bootstrap seed; default training.seed. */
+  seed?: number;
+  /** A runner already started, kept open; without one, openRunner starts one when a system needs a model. */
+  runner?: ModelRunner;
+  /** Interaction metadata by id; without it, openMetadata opens the workdir's feedback store. */
+  metadata?: MetadataLookup;
+  now?: Date;
+}
+
+/** What `eval --json` prints: the report and where its files are. */
+export type EvaluateModelsResult = EvalReport & { report_files: ReportFiles };
+
+/**
+ * Runs and scores each system on the held-out set and writes the report (report.json, .md, .html and
+ * predictions.jsonl). Aborting the signal stops the runner's generate or score, which rejects (exit 130);
+ * nothing is written then.
+ */
+export async function evaluateModels(input: EvaluateModelsInput, context: OperationContext, options: OperationOptions = {}): Promise<EvaluateModelsResult> {
+  const { config, paths } = context;
+  const { signal, onEvent } = options;
+  const { systems } = input;
+  if (systems.length === 0) {
+    throw new InputError("nothing to evaluate", { hint: "pass --model DIR_OR_ID, --predictions FILE or --baseline tfidf|embedding" });
+  }
+  const testFile = resolveTestFile(input.testData ?? paths.trainingPairs);
+  const examples = await heldOutExamples(testFile, input, paths.feedbackSqlite);
+
+  const outDir = input.outDir ?? path.join(paths.workdir, "eval", `${systems[0]!.name}-${stamp(input.now ?? new Date())}`);
+  fs.mkdirSync(outDir, { recursive: true });
+  const modelNeeded = systems.some(needsModel) && !input.runner;
+  if (modelNeeded && !input.openRunner) throw new InputError("evaluating a model needs the Python worker, which this program does not include");
+  if (input.rag && !input.openRetriever) throw new InputError("--rag needs the knowledge store, which this program does not include");
+  let knowledge: Awaited<ReturnType<NonNullable<EvalWiring["openRetriever"]>>> | undefined;
+  let worker: Awaited<ReturnType<NonNullable<EvalWiring["openRunner"]>>> | undefined;
+  let embedder: Embedder | undefined;
+  const runner = () => input.runner ?? worker?.runner;
+  // Aborting stops the worker's generation cleanly (exit 130) instead of leaving it running.
+  const cancel = () => runner()?.cancel?.();
+  signal?.addEventListener("abort", cancel);
+  try {
+    if (input.rag) knowledge = await input.openRetriever!(input.rag === true ? paths.vectorStore : input.rag, config);
+    if (modelNeeded) worker = await input.openRunner!(path.join(outDir, "worker.log"));
+    throwIfAborted(signal, "evaluation", "nothing was written; run the command again to evaluate");
+    embedder = await Embedder.fromConfig(config, { cacheFile: paths.embeddingCache });
+    const { report, examples: records } = await evaluate({
+      config,
+      testFile,
+      examples,
+      systems,
+      runner: runner(),
+      embedder,
+      retriever: knowledge?.retriever,
+      maxNewTokens: input.maxNewTokens ?? config.eval.max_new_tokens,
+      seed: input.seed ?? config.training.seed,
+      bootstrapSamples: config.eval.bootstrap_samples,
+      partialTestData: input.limit !== undefined,
+      progress: progressEvents(onEvent),
+      onStage: (message) => onEvent?.({ type: "stage", message }),
+      signal,
+      now: input.now,
+    });
+    return { ...report, report_files: writeReport(report, records, outDir) };
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    await embedder?.close();
+    await worker?.close();
+    await knowledge?.close();
+  }
+}
+
+/** The held-out examples (the first `limit`), with the metadata of their source interactions. */
+async function heldOutExamples(testFile: string, input: EvaluateModelsInput, feedbackStore: string): Promise<EvalExample[]> {
+  const examples = readTestData(testFile).slice(0, input.limit);
+  if (input.metadata) {
+    attachMetadata(examples, input.metadata);
+    return examples;
+  }
+  const store = await input.openMetadata?.(feedbackStore);
+  try {
+    if (store) attachMetadata(examples, store.lookup);
+  } finally {
+    store?.close();
+  }
+  return examples;
+}
+
+function stamp(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}

@@ -1,0 +1,87 @@
+import type { BaselineMethod } from "./baseline.js";
+import type { fieldBreakdown, ExampleScores, SystemOutput } from "./score.js";
+import type { ModelRef, SystemSpec } from "./systems.js";
+
+// The report's shape: what evaluate returns and report.ts renders (its own module so that neither imports the other).
+
+export type MetricValues = Record<string, number>;
+
+/** The knowledge store that added passages to the prompts (--rag). */
+export interface RetrievalSettings {
+  store: string;
+  top_k: number;
+  mode: string;
+}
+
+/** The embedder behind the similarity metrics. */
+export interface EmbedderIdentity {
+  model: string;
+  dtype: string;
+  dimension: number;
+}
+
+export interface SystemReport {
+  name: string;
+  role: SystemSpec["role"];
+  model?: ModelRef;
+  file?: string;
+  method?: BaselineMethod;
+  /** Examples this system answered (a baseline answers match scores only). */
+  answered: number;
+  /** Metrics by group: `overall`, then each task. */
+  metrics: Record<string, MetricValues>;
+  /** 95% bootstrap interval of each metric, by group. */
+  intervals: Record<string, Record<string, [number, number]>>;
+  /** Precision/recall/F1 per parsed resume field. */
+  fields?: ReturnType<typeof fieldBreakdown>;
+  /** The run's loss curve and metrics, where the model is a folder train wrote. */
+  training?: TrainingLog;
+}
+
+export interface TrainingLog {
+  loss_curve: Array<{ step: number; loss?: number; eval_loss?: number }>;
+  metrics: Record<string, unknown> | null;
+}
+
+export interface MetricComparison {
+  group: string;
+  metric: string;
+  /** The evaluated system's value, the other's, and their difference (evaluated − other) with its 95% paired bootstrap interval. */
+  value: number;
+  other: number;
+  delta: number;
+  low: number;
+  high: number;
+  better: "higher" | "lower";
+  /** better / worse: the interval excludes zero in that direction; unclear: it does not. */
+  outcome: "better" | "worse" | "unclear";
+}
+
+export interface Comparison {
+  system: string;
+  against: string;
+  examples: number;
+  metrics: MetricComparison[];
+  improved: number;
+  worsened: number;
+  unclear: number;
+  verdict: string;
+}
+
+export interface ExampleRecord {
+  line: number;
+  task: string;
+  prompt: string;
+  reference: string;
+  outputs: Record<string, (SystemOutput & { scores: ExampleScores }) | null>;
+}
+
+export interface EvalReport {
+  report_version: 1;
+  created_at: string;
+  test_data: { file: string; examples: number; tasks: Record<string, number> };
+  settings: { max_new_tokens: number; temperature: 0; seed: number; bootstrap_samples: number; confidence_level: 0.95; rag: RetrievalSettings | null };
+  embedder: EmbedderIdentity;
+  systems: SystemReport[];
+  comparisons: Comparison[];
+}
