@@ -58,9 +58,11 @@ export const TRAINER_COLUMNS = {
   kto: ["prompt", "completion", "label"],
 } as const satisfies { [F in Format]: ReadonlyArray<keyof TrainingRows[F]> };
 
-/** DIR/{format}/{split}.jsonl */
+/** Where each file sits under the training pairs folder: DIR/{format}/{split}.jsonl. */
+export const TRAINING_PAIRS_LAYOUT = "{format}/{split}.jsonl";
+
 export function trainingPairsFile(dir: string, format: Format, split: Split): string {
-  return path.join(dir, format, `${split}.jsonl`);
+  return path.join(dir, ...TRAINING_PAIRS_LAYOUT.replace("{format}", format).replace("{split}", split).split("/"));
 }
 
 /** The JSON Schema of every format's rows, for the worker (written to training-pairs.schema.json). */
@@ -71,6 +73,7 @@ export function trainingPairsJsonSchema(): Record<string, unknown> {
     description: "Rows of DIR/{format}/{split}.jsonl, generated from packages/core/src/training-pairs.ts; do not edit.",
     formats: [...FORMATS],
     splits: [...SPLITS],
+    layout: TRAINING_PAIRS_LAYOUT,
     trainer_columns: TRAINER_COLUMNS,
     $defs: Object.fromEntries(FORMATS.map((format) => [format, z.toJSONSchema(TRAINING_ROW_SCHEMAS[format])])),
   };

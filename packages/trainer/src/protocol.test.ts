@@ -2,7 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { METHODS, NOTIFICATIONS, protocolJsonSchema, RpcNotification, RpcResponse } from "./protocol.js";
+import { METHODS, NOTIFICATIONS, protocolJsonSchema, REGENERATE, RpcNotification, RpcResponse } from "./protocol.js";
+import { pythonProtocolTypes } from "./python-types.js";
+import { workerContractFiles, workerContractsDir } from "./worker-contracts.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const examples = JSON.parse(fs.readFileSync(path.join(here, "protocol-examples.json"), "utf8")) as Array<{
@@ -12,9 +14,27 @@ const examples = JSON.parse(fs.readFileSync(path.join(here, "protocol-examples.j
 }>;
 
 describe("the worker protocol", () => {
-  it("has a committed JSON Schema identical to the one the zod definitions generate", () => {
-    const committed = JSON.parse(fs.readFileSync(path.join(here, "protocol.schema.json"), "utf8"));
-    expect(committed).toEqual(protocolJsonSchema());
+  it("ships the worker the contract files the TypeScript definitions generate (JSON Schemas, Python types)", () => {
+    const generated = workerContractFiles();
+    expect(Object.keys(generated).sort()).toEqual(["protocol.schema.json", "protocol_types.py", "training-pairs.schema.json"]);
+    for (const [name, text] of Object.entries(generated)) {
+      const committed = fs.readFileSync(path.join(workerContractsDir(), name), "utf8");
+      expect(committed, `${name} is stale: ${REGENERATE}`).toBe(text);
+    }
+  });
+
+  it("writes as Python only the JSON Schema it can render faithfully, naming the rest", () => {
+    const document = protocolJsonSchema();
+    const train = document.$defs.TrainParams!;
+    const properties = train.properties as Record<string, unknown>;
+    const withOneOf = { ...train, properties: { ...properties, seed: { oneOf: [{ type: "integer" }, { type: "string" }] } } };
+    expect(() => pythonProtocolTypes({ ...document, $defs: { ...document.$defs, TrainParams: withOneOf } })).toThrow(
+      "TrainParams.seed: the keyword oneOf has no Python rendering",
+    );
+    const withKeyword = { ...train, properties: { ...properties, from: { type: "string" } } };
+    expect(() => pythonProtocolTypes({ ...document, $defs: { ...document.$defs, TrainParams: withKeyword } })).toThrow(
+      "TrainParams.from: not a Python field name",
+    );
   });
 
   it("accepts every example message (the same file pytest validates)", () => {

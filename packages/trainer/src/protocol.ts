@@ -1,11 +1,30 @@
+import { ConfigSchema, FORMATS } from "@ats-lora/core";
 import { z } from "zod";
 
 /**
  * The worker protocol, defined once: JSON-RPC 2.0, one JSON message per line over the worker's stdin and
- * stdout. protocol.schema.json beside this file is generated from these schemas (pnpm --filter
- * @ats-lora/trainer protocol-schema) and is what the Python worker validates requests against.
+ * stdout. The worker ships the JSON Schema generated from these definitions, and the Python types and
+ * constants generated from that (ats_lora_worker/contracts; see worker-contracts.ts), and validates every
+ * request against it.
  */
 export const PROTOCOL_VERSION = 1;
+
+/** JSON-RPC error codes: the standard ones, then the worker's own (JSON-RPC leaves -32000 to -32099 to servers). */
+export const ERROR_CODES = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  /** Invalid params, and bad input the user can fix (a missing model, unusable data): the CLI exits 2. */
+  INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
+  /** A failure the user can act on other than bad input (e.g. a quantization this machine cannot run). */
+  WORKER_ERROR: -32000,
+  /** A job is running already. */
+  BUSY: -32001,
+} as const;
+
+// The training options the configuration offers, taken from its schema rather than repeated.
+const { model: modelConfig, lora: loraConfig, training: trainingConfig } = ConfigSchema.shape;
 
 const count = z.number().int().nonnegative();
 const positiveInt = z.number().int().positive();
@@ -26,8 +45,7 @@ export const InitializeResult = z.object({
   bitsandbytes: z.object({
     installed: z.boolean(),
     version: z.string().nullable(),
-    /** Devices on which bitsandbytes can run 4-bit layers here. */
-    devices: z.array(z.string()),
+    devices: z.array(z.string()).describe("Devices on which bitsandbytes can run 4-bit layers here."),
     error: z.string().nullable(),
   }),
 });
@@ -36,7 +54,7 @@ export const TrainParams = z.strictObject({
   base: z.string().min(1),
   data_dir: z.string().min(1),
   output_dir: z.string().min(1),
-  format: z.enum(["sft", "dpo", "kto"]),
+  format: z.enum(FORMATS),
   epochs: z.number().positive(),
   batch_size: positiveInt,
   max_steps: z.number().int(),
@@ -44,26 +62,26 @@ export const TrainParams = z.strictObject({
   grad_accum: positiveInt,
   warmup_steps: count,
   max_seq_length: positiveInt,
-  quantization: z.enum(["auto", "4bit", "8bit", "none"]),
-  bnb_4bit_quant_type: z.enum(["nf4", "fp4"]),
+  quantization: modelConfig.shape.quantization,
+  bnb_4bit_quant_type: modelConfig.shape.bnb_4bit_quant_type,
   bnb_4bit_double_quant: z.boolean(),
-  compute_dtype: z.enum(["bfloat16", "float16", "float32"]),
+  compute_dtype: modelConfig.shape.compute_dtype,
   lora_r: positiveInt,
   lora_alpha: z.number().positive(),
   lora_dropout: z.number().min(0).lt(1),
   target_modules: z.union([z.literal("auto"), z.array(z.string().min(1)).min(1)]),
-  lora_bias: z.enum(["none", "all", "lora_only"]),
+  lora_bias: loraConfig.shape.bias,
   packing: z.boolean(),
   gradient_checkpointing: z.boolean(),
-  lr_scheduler: z.enum(["cosine", "linear", "constant"]),
+  lr_scheduler: trainingConfig.shape.lr_scheduler,
   save_steps: positiveInt,
   logging_steps: positiveInt,
   seed: count,
   resume: z.boolean(),
-  /** The seed's hybrid loss for score-valued outputs: W × regression loss on a number field, added to the LM loss. */
   regression: z
-    .strictObject({ field: z.string().min(1), weight: z.number().nonnegative(), loss: z.enum(["mse", "mae", "huber"]) })
-    .nullable(),
+    .strictObject({ field: z.string().min(1), weight: z.number().nonnegative(), loss: trainingConfig.shape.regression_loss })
+    .nullable()
+    .describe("The hybrid loss for score-valued answers: W × a regression loss on a number field, added to the LM loss."),
 });
 export const TrainMetrics = z.object({
   format: z.string(),
@@ -73,15 +91,12 @@ export const TrainMetrics = z.object({
   device: z.string(),
   steps: count,
   epochs: z.number(),
-  /** The trainer's mean loss over the run. */
-  train_loss: z.number().nullable(),
-  /** Loss on the same fixed sample of training rows before the run's first step and after its last. */
-  train_loss_first: z.number().nullable(),
-  train_loss_last: z.number().nullable(),
+  train_loss: z.number().nullable().describe("The trainer's mean loss over the run."),
+  train_loss_first: z.number().nullable().describe("Loss on a fixed sample of training rows before the run's first step."),
+  train_loss_last: z.number().nullable().describe("Loss on the same sample after the run's last step."),
   train_loss_sample_rows: count,
-  /** The first and last logged (windowed) training losses. */
-  logged_loss_first: z.number().nullable(),
-  logged_loss_last: z.number().nullable(),
+  logged_loss_first: z.number().nullable().describe("The first logged (windowed) training loss."),
+  logged_loss_last: z.number().nullable().describe("The last logged (windowed) training loss."),
   eval_loss: z.number().nullable(),
   tokens: count,
   tokens_per_second: z.number().nullable(),
@@ -90,6 +105,18 @@ export const TrainMetrics = z.object({
   wall_seconds: z.number(),
   trainable_parameters: count,
   resumed_from: z.string().nullable(),
+  regression: z
+    .object({
+      field: z.string(),
+      weight: z.number(),
+      loss: trainingConfig.shape.regression_loss,
+      lm_loss: z.number().nullable(),
+      regression_loss: z.number().nullable(),
+      rows_with_number: count,
+      rows: count,
+    })
+    .optional()
+    .describe("The hybrid loss's two terms, averaged over the run's batches (when it was asked for)."),
 });
 export const TrainResult = z.union([
   z.object({ status: z.literal("completed"), metrics: TrainMetrics.passthrough(), output_dir: z.string() }),
@@ -101,8 +128,7 @@ export const GenerateParams = z.strictObject({
   ...modelRef,
   prompts: z.array(z.string()),
   max_new_tokens: positiveInt,
-  /** 0 is greedy decoding. */
-  temperature: z.number().nonnegative(),
+  temperature: z.number().nonnegative().describe("0 is greedy decoding."),
   seed: count,
 });
 export const GenerateResult = z.object({
@@ -115,8 +141,7 @@ export const MergeParams = z.strictObject({ adapter: z.string().min(1), base: z.
 export const MergeResult = z.object({ output_dir: z.string(), base: z.string(), adapter: z.string() });
 export const CreateTinyParams = z.strictObject({
   output_dir: z.string().min(1),
-  /** Folders or files whose text trains the tokenizer (and the optional pretraining). */
-  sources: z.array(z.string().min(1)).min(1),
+  sources: z.array(z.string().min(1)).min(1).describe("Folders or files whose text trains the tokenizer (and the optional pretraining)."),
   pretrain_steps: count,
   seed: count,
 });
@@ -177,15 +202,39 @@ export const RpcResponse = z.union([
 ]);
 export const RpcNotification = z.strictObject({ jsonrpc: z.literal("2.0"), method: z.string(), params: z.record(z.string(), z.unknown()) });
 
+/** The command that regenerates the worker's contract files (worker-contracts.ts). */
+export const REGENERATE = "pnpm --filter @ats-lora/trainer worker-contracts";
+
 const pascal = (name: string): string => name.replace(/(^|_)(\w)/g, (_, __, letter: string) => letter.toUpperCase());
 
-/** The JSON Schema document committed as protocol.schema.json: one $def per params, result and notification. */
-export function protocolJsonSchema(): Record<string, unknown> {
-  const defs: Record<string, unknown> = {};
+/**
+ * The protocol's JSON Schema document: the version, the error codes, and a $def for each method's params and
+ * result and each notification's params.
+ */
+export interface ProtocolJsonSchema {
+  $schema: string;
+  $comment: string;
+  "x-protocol-version": number;
+  "x-error-codes": Record<string, number>;
+  /** method → the $def of its params */
+  "x-methods": Record<string, string>;
+  /** method → the $def of its result */
+  "x-results": Record<string, string>;
+  /** notification → the $def of its params */
+  "x-notifications": Record<string, string>;
+  $defs: Record<string, Record<string, unknown>>;
+}
+
+/**
+ * The JSON Schema document the worker ships as protocol.schema.json: one $def per params, result and
+ * notification, with the protocol version and the error codes, from which its Python constants are generated.
+ */
+export function protocolJsonSchema(): ProtocolJsonSchema {
+  const defs: Record<string, Record<string, unknown>> = {};
   const methods: Record<string, string> = {};
   const results: Record<string, string> = {};
   const notifications: Record<string, string> = {};
-  const convert = (schema: z.ZodType): unknown => {
+  const convert = (schema: z.ZodType): Record<string, unknown> => {
     const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
     return rest;
   };
@@ -201,8 +250,9 @@ export function protocolJsonSchema(): Record<string, unknown> {
   }
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
-    $comment: "Generated from packages/trainer/src/protocol.ts; do not edit. Regenerate: pnpm --filter @ats-lora/trainer protocol-schema",
+    $comment: `Generated from packages/trainer/src/protocol.ts; do not edit. Regenerate: ${REGENERATE}`,
     "x-protocol-version": PROTOCOL_VERSION,
+    "x-error-codes": ERROR_CODES,
     "x-methods": methods,
     "x-results": results,
     "x-notifications": notifications,

@@ -20,6 +20,9 @@ import os
 import re
 from pathlib import Path
 
+from .contracts.protocol import Emit
+from .errors import BadInput
+
 MARKER = "ats_lora_checkpoint.json"
 PATTERN = re.compile(r"^checkpoint-(\d+)$")
 WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin")
@@ -107,3 +110,19 @@ def set_aside(folder: Path) -> Path:
         target = folder.with_name(f"incomplete-{folder.name}-{index}")
     folder.rename(target)
     return target
+
+
+def resumable_checkpoint(checkpoints: Path, emit: Emit) -> str:
+    """The checkpoint --resume continues from: the newest complete one. Incomplete ones are moved aside and named."""
+    chosen, incomplete = newest_complete(checkpoints)
+    for folder, reason in incomplete:
+        moved = set_aside(folder)
+        emit("log", {"message": f"--resume: skipped {folder.name}: incomplete, {reason}; moved aside to {moved}"})
+    if chosen is None:
+        what = f"no complete checkpoint in {checkpoints} ({', '.join(folder.name for folder, _ in incomplete)} cut off while saving)" if incomplete else f"no checkpoint in {checkpoints}"
+        raise BadInput(
+            f"--resume: {what}",
+            hint="start the run again without --resume (--overwrite to reuse this output folder)",
+        )
+    emit("log", {"message": f"--resume: resuming from {chosen} (the newest complete checkpoint)"})
+    return str(chosen)

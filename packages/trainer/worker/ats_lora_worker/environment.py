@@ -5,15 +5,15 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import sys
-from typing import Any
 
-from . import PROTOCOL_VERSION, __version__
+from . import __version__
+from .contracts.protocol_types import PROTOCOL_VERSION, InitializeResult
 from .modeling import bitsandbytes_support
 
 PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets", "safetensors", "tokenizers"]
 
 
-def describe() -> dict[str, Any]:
+def describe() -> InitializeResult:
     import torch
 
     versions: dict[str, str | None] = {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from .contracts.protocol_types import INVALID_PARAMS, WORKER_ERROR
+
 
 class WorkerError(Exception):
     """A failure the user can act on: `message` says what, `hint` what to do."""
 
-    code = -32000
+    code = WORKER_ERROR
 
     def __init__(self, message: str, hint: str | None = None, data: dict | None = None) -> None:
         super().__init__(message)
@@ -17,4 +19,4 @@ class WorkerError(Exception):
 class BadInput(WorkerError):
     """Bad parameters, a missing model or unusable training data (the CLI exits 2)."""
 
-    code = -32602
+    code = INVALID_PARAMS

@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .contracts.protocol import Emit
+from .contracts.protocol_types import (
+    GenerateParams,
+    GenerateResult,
+    GenerateResultOutput,
+    MergeParams,
+    MergeResult,
+    ScoreParams,
+    ScoreResult,
+)
 from .errors import BadInput
 from .modeling import is_seq2seq, load_tokenizer, read_model_config, seq2seq_answer_ids
-
-Emit = Callable[[str, dict[str, Any]], None]
 
 
 def resolve(model: str, base: str | None) -> tuple[str, str | None]:
@@ -89,16 +96,16 @@ def format_prompt(tokenizer, prompt: str) -> str:
     return prompt
 
 
-def generate(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[str, Any]:
+def generate(params: GenerateParams, emit: Emit, cancel: threading.Event) -> GenerateResult:
     import torch
     from transformers import set_seed
 
-    set_seed(params.get("seed", 42))
-    model, tokenizer, seq2seq = load_for_inference(params["model"], params.get("base"))
-    temperature = params.get("temperature", 0.0)
-    outputs = []
-    total = len(params["prompts"])
-    for index, prompt in enumerate(params["prompts"]):
+    set_seed(params.seed)
+    model, tokenizer, seq2seq = load_for_inference(params.model, params.base)
+    temperature = params.temperature
+    outputs: list[GenerateResultOutput] = []
+    total = len(params.prompts)
+    for index, prompt in enumerate(params.prompts):
         if cancel.is_set():
             break
         text = format_prompt(tokenizer, prompt)
@@ -107,7 +114,7 @@ def generate(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dic
         with torch.no_grad():
             generated = model.generate(
                 **inputs,
-                max_new_tokens=params.get("max_new_tokens", 256),
+                max_new_tokens=params.max_new_tokens,
                 do_sample=temperature > 0,
                 temperature=temperature if temperature > 0 else None,
                 top_p=None,
@@ -139,14 +146,14 @@ def generate(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dic
     return {"outputs": outputs, "cancelled": len(outputs) < total}
 
 
-def score(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[str, Any]:
+def score(params: ScoreParams, emit: Emit, cancel: threading.Event) -> ScoreResult:
     """Mean token loss of each reference given its prompt (the completion-only loss training minimises)."""
     import torch
 
-    prompts, references = params["prompts"], params["references"]
+    prompts, references = params.prompts, params.references
     if len(prompts) != len(references):
         raise BadInput(f"{len(prompts)} prompts but {len(references)} references")
-    model, tokenizer, seq2seq = load_for_inference(params["model"], params.get("base"))
+    model, tokenizer, seq2seq = load_for_inference(params.model, params.base)
     losses: list[float | None] = []
     counts: list[int] = []
     for index, (prompt, reference) in enumerate(zip(prompts, references, strict=True)):
@@ -176,17 +183,17 @@ def score(params: dict[str, Any], emit: Emit, cancel: threading.Event) -> dict[s
     return {"losses": losses, "tokens": counts, "cancelled": len(losses) < len(prompts)}
 
 
-def merge(params: dict[str, Any]) -> dict[str, Any]:
+def merge(params: MergeParams) -> MergeResult:
     """Folds the LoRA update into the base weights and saves a plain model (full precision)."""
     from peft import PeftModel
 
     release_inference_model()
-    base, adapter = resolve(params["adapter"], params.get("base"))
+    base, adapter = resolve(params.adapter, params.base)
     if adapter is None:
-        raise BadInput(f"{params['adapter']} is not an adapter folder (no adapter_config.json)")
+        raise BadInput(f"{params.adapter} is not an adapter folder (no adapter_config.json)")
     model, tokenizer, _ = load(base, None)
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    output = Path(params["output_dir"])
+    output = Path(params.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(output)
     tokenizer.save_pretrained(output)

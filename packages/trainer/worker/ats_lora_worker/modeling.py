@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import BadInput, WorkerError
 
-# LoRA targets per architecture (model_type in config.json): the attention projections, as QLoRA's seeds use.
+# LoRA targets per architecture (model_type in config.json): the attention projections, as QLoRA's examples use.
 TARGET_MODULES: dict[str, list[str]] = {
     "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -184,8 +184,9 @@ def load_model(
     quantization: QuantizationChoice,
     device: str,
     gradient_checkpointing: bool,
-    quant_type: str = "nf4",
-    double_quant: bool = True,
+    *,
+    quant_type: str,
+    double_quant: bool,
     seq2seq: bool | None = None,
 ):
     import torch

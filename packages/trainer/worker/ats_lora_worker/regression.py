@@ -1,4 +1,4 @@
-"""The seed's hybrid loss for score-valued answers: loss = LM loss + W × regression loss on a number field.
+"""The hybrid loss for score-valued answers: loss = LM loss + W × regression loss on a number field.
 
 The number must move the gradient, so it is read from the model's own distributions, not from sampled text:
 at each digit of the reference's number (e.g. the 7 and 2 of "match_score": 0.72) the model's probabilities
@@ -42,6 +42,18 @@ class RegressionTerms:
         self.lm = self.regression = 0.0
         self.batches = self.rows_with_number = self.rows = 0
         return logs
+
+
+class LogsRegressionTerms:
+    """A Trainer mixin: each logged loss carries the two terms of the hybrid loss since the last log (the trainer's
+    `regression_terms`, None when it trains on the LM loss alone)."""
+
+    regression_terms: RegressionTerms | None = None
+
+    def log(self, logs, *rest, **kwargs):
+        if self.regression_terms is not None and "loss" in logs:
+            logs = {**logs, **self.regression_terms.drain()}
+        return super().log(logs, *rest, **kwargs)
 
 
 def make_loss(tokenizer, field_name: str, weight: float, kind: str, terms: RegressionTerms, causal: bool = True):

@@ -12,21 +12,38 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from . import PROTOCOL_VERSION
-from .errors import BadInput, WorkerError
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-BUSY = -32001
-INTERNAL = -32603
-
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "src" / "protocol.schema.json"
+from .contracts.protocol import InvalidParams, parse_params
+from .contracts.protocol_types import (
+    BUSY,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    PROTOCOL_VERSION,
+    CancelParams,
+    CancelResult,
+    CreateTinyParams,
+    CreateTinyResult,
+    GenerateParams,
+    GenerateResult,
+    InitializeParams,
+    InitializeResult,
+    MergeParams,
+    MergeResult,
+    ScoreParams,
+    ScoreResult,
+    ShutdownParams,
+    ShutdownResult,
+    TrainParams,
+    TrainResult,
+)
+from .errors import WorkerError
 
 
 def guard_stdout() -> IO[str]:
@@ -38,6 +55,16 @@ def guard_stdout() -> IO[str]:
     return os.fdopen(protocol_fd, "w", encoding="utf-8", buffering=1)
 
 
+@dataclass(frozen=True)
+class Method:
+    """A protocol method: the dataclass its params become, what answers it, and whether it runs as a background
+    job (one at a time, cancellable) or at once."""
+
+    params: type
+    handler: Callable[[Any], Any]
+    background: bool = False
+
+
 class Server:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
@@ -47,17 +74,17 @@ class Server:
         # Set while a background job runs; cleared just before its answer is sent.
         self.busy = threading.Event()
         self.stopping = False
-        self.validator = _load_validator()
-        self.methods: dict[str, tuple[Callable[[dict[str, Any]], Any], bool]] = {
-            # name: (handler, runs as a cancellable background job)
-            "initialize": (self.initialize, False),
-            "cancel": (self.cancel_job, False),
-            "shutdown": (self.shutdown, False),
-            "train": (self.train, True),
-            "generate": (self.generate, True),
-            "score": (self.score, True),
-            "merge": (self.merge, True),
-            "create_tiny": (self.create_tiny, True),
+        # The protocol's methods: each one's params dataclass (generated from protocol.schema.json), handler, and
+        # whether it runs as a cancellable background job.
+        self.methods: dict[str, Method] = {
+            "initialize": Method(InitializeParams, self.initialize),
+            "cancel": Method(CancelParams, self.cancel_job),
+            "shutdown": Method(ShutdownParams, self.shutdown),
+            "train": Method(TrainParams, self.train, background=True),
+            "generate": Method(GenerateParams, self.generate, background=True),
+            "score": Method(ScoreParams, self.score, background=True),
+            "merge": Method(MergeParams, self.merge, background=True),
+            "create_tiny": Method(CreateTinyParams, self.create_tiny, background=True),
         }
 
     # -- transport -----------------------------------------------------------------------------------------
@@ -67,7 +94,7 @@ class Server:
             self.out.write(line + "\n")
             self.out.flush()
 
-    def notify(self, method: str, params: dict[str, Any]) -> None:
+    def notify(self, method: str, params: Mapping[str, Any]) -> None:
         self.send({"method": method, "params": _finite(params)})
 
     def error(self, request_id: Any, code: int, message: str, data: dict[str, Any] | None = None) -> None:
@@ -93,21 +120,21 @@ class Server:
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
             return self.error(message.get("id") if isinstance(message, dict) else None, INVALID_REQUEST, "not a JSON-RPC 2.0 request")
         request_id = message.get("id")
-        method = message["method"]
-        params = message.get("params") or {}
-        if method not in self.methods:
-            return self.error(request_id, METHOD_NOT_FOUND, f"unknown method {method!r}")
-        problems = self.validator(method, params)
-        if problems:
-            return self.error(request_id, INVALID_PARAMS, f"invalid params for {method}: {problems[0]}", {"problems": problems})
-        handler, background = self.methods[method]
-        if not background:
-            return self.respond(request_id, lambda: handler(params))
+        method = self.methods.get(message["method"])
+        if method is None:
+            return self.error(request_id, METHOD_NOT_FOUND, f"unknown method {message['method']!r}")
+        try:
+            params = parse_params(method.params, message.get("params") or {})
+        except InvalidParams as error:
+            return self.error(request_id, error.code, str(error), error.data)
+        run = partial(method.handler, params)
+        if not method.background:
+            return self.respond(request_id, run)
         if self.busy.is_set():
             return self.error(request_id, BUSY, "the worker is busy with another job; cancel it first")
         self.cancel.clear()
         self.busy.set()
-        self.job = threading.Thread(target=self.respond, args=(request_id, lambda: handler(params), self.busy.clear), daemon=True)
+        self.job = threading.Thread(target=self.respond, args=(request_id, run, self.busy.clear), daemon=True)
         self.job.start()
 
     def respond(self, request_id: Any, run: Callable[[], Any], finished: Callable[[], None] | None = None) -> None:
@@ -120,61 +147,60 @@ class Server:
             message = {"id": request_id, "error": {"code": error.code, "message": str(error), "data": data}}
         except Exception as error:  # noqa: BLE001 - every failure must reach the client as an error response
             traceback.print_exc(file=sys.stderr)
-            message = {"id": request_id, "error": {"code": INTERNAL, "message": f"{type(error).__name__}: {error}", "data": {"type": type(error).__name__}}}
+            message = {"id": request_id, "error": {"code": INTERNAL_ERROR, "message": f"{type(error).__name__}: {error}", "data": {"type": type(error).__name__}}}
         if finished is not None:
             finished()
         if request_id is not None or "error" in message:
             self.send(message)
 
     # -- methods -------------------------------------------------------------------------------------------
-    def initialize(self, params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("protocol_version", PROTOCOL_VERSION) != PROTOCOL_VERSION:
-            raise BadInput(f"protocol version {params['protocol_version']} asked, this worker speaks {PROTOCOL_VERSION}")
+    def initialize(self, params: InitializeParams) -> InitializeResult:
+        # The schema admits only this worker's protocol version.
         from .environment import describe
 
         return describe()
 
-    def cancel_job(self, params: dict[str, Any]) -> dict[str, Any]:
+    def cancel_job(self, params: CancelParams) -> CancelResult:
         running = self.job is not None and self.job.is_alive()
         if running:
             self.cancel.set()
         return {"cancelled": running}
 
-    def shutdown(self, params: dict[str, Any]) -> dict[str, Any]:
+    def shutdown(self, params: ShutdownParams) -> ShutdownResult:
         self.stopping = True
         self.cancel.set()
         return {}
 
-    def train(self, params: dict[str, Any]) -> dict[str, Any]:
+    def train(self, params: TrainParams) -> TrainResult:
         from .inference import release_inference_model
         from .training import train
 
         release_inference_model()
         return train(params, self.notify, self.cancel)
 
-    def generate(self, params: dict[str, Any]) -> dict[str, Any]:
+    def generate(self, params: GenerateParams) -> GenerateResult:
         from .inference import generate
 
         return generate(params, self.notify, self.cancel)
 
-    def score(self, params: dict[str, Any]) -> dict[str, Any]:
+    def score(self, params: ScoreParams) -> ScoreResult:
         from .inference import score
 
         return score(params, self.notify, self.cancel)
 
-    def merge(self, params: dict[str, Any]) -> dict[str, Any]:
+    def merge(self, params: MergeParams) -> MergeResult:
         from .inference import merge
 
         return merge(params)
 
-    def create_tiny(self, params: dict[str, Any]) -> dict[str, Any]:
+    def create_tiny(self, params: CreateTinyParams) -> CreateTinyResult:
         from .tiny import create_tiny_model
 
         return create_tiny_model(
-            Path(params["output_dir"]),
-            [Path(source) for source in params["sources"]],
-            pretrain_steps=params.get("pretrain_steps", 0),
-            seed=params.get("seed", 42),
+            Path(params.output_dir),
+            [Path(source) for source in params.sources],
+            pretrain_steps=params.pretrain_steps,
+            seed=params.seed,
             on_progress=lambda progress: self.notify("progress", progress),
             should_stop=self.cancel.is_set,
         )
@@ -184,33 +210,11 @@ def _finite(value: Any) -> Any:
     """NaN and infinity are not JSON: they become null."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {key: _finite(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(item) for item in value]
     return value
-
-
-def _load_validator() -> Callable[[str, dict[str, Any]], list[str]]:
-    """Validates params against the protocol's JSON Schema (generated from the zod definitions)."""
-    import jsonschema
-
-    schema = json.loads(SCHEMA_FILE.read_text())
-    validators = {
-        method: jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{name}"})
-        for method, name in schema["x-methods"].items()
-    }
-
-    def validate(method: str, params: dict[str, Any]) -> list[str]:
-        validator = validators.get(method)
-        if validator is None:
-            return []
-        return [
-            f"{'.'.join(str(part) for part in error.absolute_path) or '(params)'}: {error.message}"
-            for error in sorted(validator.iter_errors(params), key=lambda error: list(error.absolute_path))
-        ]
-
-    return validate
 
 
 def main() -> None:

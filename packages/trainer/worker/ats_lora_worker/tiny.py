@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .contracts.protocol_types import CreateTinyResult
+
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 TEXT_SUFFIXES = {".md", ".txt", ".jsonl", ".json"}
 
@@ -86,11 +88,11 @@ def create_tiny_model(
     # Every linear layer's sizes are multiples of 64: bitsandbytes' CPU 4-bit kernels need that.
     intermediate_size: int = 768,
     max_positions: int = 2048,
-    pretrain_steps: int = 0,
-    seed: int = 42,
+    pretrain_steps: int,
+    seed: int,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> dict[str, Any]:
+) -> CreateTinyResult:
     import torch
     from transformers import MistralConfig, MistralForCausalLM
 
@@ -123,7 +125,7 @@ def create_tiny_model(
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     parameters = sum(p.numel() for p in model.parameters())
-    info = {
+    info: CreateTinyResult = {
         "path": str(output_dir),
         "architecture": "MistralForCausalLM",
         "parameters": parameters,

@@ -20,7 +20,7 @@ def tiny_model(tmp_path_factory) -> Path:
     from ats_lora_worker.tiny import create_tiny_model
 
     folder = tmp_path_factory.mktemp("tiny") / "model"
-    create_tiny_model(folder, [REPO / "data"], pretrain_steps=40, hidden_size=128, layers=2, heads=4, kv_heads=2, intermediate_size=384)
+    create_tiny_model(folder, [REPO / "data"], pretrain_steps=40, seed=42, hidden_size=128, layers=2, heads=4, kv_heads=2, intermediate_size=384)
     return folder
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import jsonschema
 from conftest import WorkerProcess
 
+from ats_lora_worker.contracts import load_schema
+
 SRC = Path(__file__).resolve().parents[2] / "src"
-SCHEMA = json.loads((SRC / "protocol.schema.json").read_text())
+SCHEMA = load_schema("protocol.schema.json")
 EXAMPLES = json.loads((SRC / "protocol-examples.json").read_text())
 
 

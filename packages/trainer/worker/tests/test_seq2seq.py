@@ -9,6 +9,8 @@ import threading
 import pytest
 from conftest import SCORES, train_params
 
+from ats_lora_worker.contracts.protocol import parse_params
+from ats_lora_worker.contracts.protocol_types import GenerateParams, ScoreParams, TrainParams
 from ats_lora_worker.errors import BadInput
 from ats_lora_worker.training import train
 
@@ -29,7 +31,7 @@ def test_encoder_decoder_trains_generates_and_scores(tiny_t5, pairs, tmp_path):
 
     output = tmp_path / "t5"
     cancel = threading.Event()
-    result = train(train_params(tiny_t5, pairs, output, max_steps=20, learning_rate=3e-3, save_steps=10), quiet, cancel)
+    result = train(parse_params(TrainParams, train_params(tiny_t5, pairs, output, max_steps=20, learning_rate=3e-3, save_steps=10)), quiet, cancel)
     assert result["status"] == "completed"
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["steps"] == 20
@@ -46,14 +48,14 @@ def test_encoder_decoder_trains_generates_and_scores(tiny_t5, pairs, tmp_path):
         decoded = model.generate(**inputs, max_new_tokens=12, do_sample=False)[0].tolist()
     assert decoded[0] == model.config.decoder_start_token_id
     expected = decoded[1:]
-    answered = generate({"model": str(output), "prompts": [PROMPTS[0]], "max_new_tokens": 12, "temperature": 0, "seed": 1}, quiet, cancel)
+    answered = generate(parse_params(GenerateParams, {"model": str(output), "prompts": [PROMPTS[0]], "max_new_tokens": 12, "temperature": 0, "seed": 1}), quiet, cancel)
     out = answered["outputs"][0]
     assert out["tokens"] == len(expected) > 0
     assert out["text"] == tokenizer.decode(expected, skip_special_tokens=True)
     assert out["ended_with_eos"] == (expected[-1] == tokenizer.eos_token_id)
 
     # score: the prompt to the encoder, the reference (with EOS) as the decoder's labels.
-    scored = score({"model": str(output), "prompts": PROMPTS[:2], "references": ANSWERS[:2]}, quiet, cancel)
+    scored = score(parse_params(ScoreParams, {"model": str(output), "prompts": PROMPTS[:2], "references": ANSWERS[:2]}), quiet, cancel)
     for prompt, answer, loss, count in zip(PROMPTS[:2], ANSWERS[:2], scored["losses"], scored["tokens"], strict=True):
         labels = tokenizer(text_target=answer, return_tensors="pt")["input_ids"]
         assert labels[0, -1].item() == tokenizer.eos_token_id
@@ -61,14 +63,14 @@ def test_encoder_decoder_trains_generates_and_scores(tiny_t5, pairs, tmp_path):
             reference = model(input_ids=tokenizer(prompt, return_tensors="pt")["input_ids"], labels=labels).loss.item()
         assert loss == pytest.approx(reference, rel=1e-4)
         assert count == labels.shape[1]
-    base = score({"model": str(tiny_t5), "prompts": PROMPTS[:2], "references": ANSWERS[:2]}, quiet, cancel)
+    base = score(parse_params(ScoreParams, {"model": str(tiny_t5), "prompts": PROMPTS[:2], "references": ANSWERS[:2]}), quiet, cancel)
     assert all(tuned < untuned for tuned, untuned in zip(scored["losses"], base["losses"], strict=True))
     release_inference_model()
 
 
 def test_encoder_decoder_hybrid_regression_loss_reads_the_decoders_digits(tiny_t5, pairs, tmp_path):
     regression = {"field": "match_score", "weight": 2.0, "loss": "mse"}
-    result = train(train_params(tiny_t5, pairs, tmp_path / "t5-hybrid", max_steps=4, regression=regression), quiet, threading.Event())
+    result = train(parse_params(TrainParams, train_params(tiny_t5, pairs, tmp_path / "t5-hybrid", max_steps=4, regression=regression)), quiet, threading.Event())
     terms = result["metrics"]["regression"]
     assert terms["rows_with_number"] == terms["rows"] > 0
     assert terms["regression_loss"] > 0
@@ -77,4 +79,4 @@ def test_encoder_decoder_hybrid_regression_loss_reads_the_decoders_digits(tiny_t
 @pytest.mark.parametrize("fmt", ["dpo", "kto"])
 def test_encoder_decoder_preference_training_is_refused_clearly(tiny_t5, pairs, tmp_path, fmt):
     with pytest.raises(BadInput, match=rf"--format {fmt} is not supported for the encoder–decoder model \(t5\)"):
-        train(train_params(tiny_t5, pairs, tmp_path / fmt, format=fmt, max_steps=2), quiet, threading.Event())
+        train(parse_params(TrainParams, train_params(tiny_t5, pairs, tmp_path / fmt, format=fmt, max_steps=2)), quiet, threading.Event())

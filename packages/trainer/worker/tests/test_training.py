@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import SCORES, train_params
 
+from ats_lora_worker.contracts.protocol import parse_params
+from ats_lora_worker.contracts.protocol_types import GenerateParams, MergeParams, ScoreParams, TrainParams
 from ats_lora_worker.errors import BadInput, WorkerError
 from ats_lora_worker.modeling import bitsandbytes_support
 from ats_lora_worker.training import train
@@ -24,7 +26,7 @@ def run(params: dict, cancel_at: int | None = None) -> tuple[dict, list[tuple[st
         if cancel_at is not None and kind == "progress" and payload.get("step") == cancel_at:
             cancel.set()
 
-    return train(params, emit, cancel), events
+    return train(parse_params(TrainParams, params), emit, cancel), events
 
 
 def test_sft_learns_and_the_adapter_loads_with_plain_peft_and_stops_at_eos(tiny_model, pairs, tmp_path):
@@ -62,13 +64,13 @@ def test_sft_learns_and_the_adapter_loads_with_plain_peft_and_stops_at_eos(tiny_
     from ats_lora_worker.inference import generate, merge, score
 
     cancel = threading.Event()
-    answered = generate({"model": str(output), "prompts": [prompt + "\nAnswer:\n"], "max_new_tokens": 40, "temperature": 0, "seed": 1}, lambda *_: None, cancel)
+    answered = generate(parse_params(GenerateParams, {"model": str(output), "prompts": [prompt + "\nAnswer:\n"], "max_new_tokens": 40, "temperature": 0, "seed": 1}), lambda *_: None, cancel)
     assert answered["outputs"][0]["ended_with_eos"] is True
     assert "match_score" in answered["outputs"][0]["text"]
-    scored = score({"model": str(output), "prompts": [p + "\nAnswer:\n" for p, _ in SCORES[:2]], "references": [a for _, a in SCORES[:2]]}, lambda *_: None, cancel)
-    base_scored = score({"model": str(tiny_model), "prompts": [p + "\nAnswer:\n" for p, _ in SCORES[:2]], "references": [a for _, a in SCORES[:2]]}, lambda *_: None, cancel)
+    scored = score(parse_params(ScoreParams, {"model": str(output), "prompts": [p + "\nAnswer:\n" for p, _ in SCORES[:2]], "references": [a for _, a in SCORES[:2]]}), lambda *_: None, cancel)
+    base_scored = score(parse_params(ScoreParams, {"model": str(tiny_model), "prompts": [p + "\nAnswer:\n" for p, _ in SCORES[:2]], "references": [a for _, a in SCORES[:2]]}), lambda *_: None, cancel)
     assert all(tuned < base for tuned, base in zip(scored["losses"], base_scored["losses"]))
-    merged = merge({"adapter": str(output), "output_dir": str(tmp_path / "merged")})
+    merged = merge(parse_params(MergeParams, {"adapter": str(output), "output_dir": str(tmp_path / "merged")}))
     plain = AutoModelForCausalLM.from_pretrained(merged["output_dir"]).eval()
     with torch.no_grad():
         again = plain.generate(**inputs, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
@@ -129,7 +131,7 @@ def test_cpu_4bit_layers_keep_their_gradients_after_an_evaluation(tiny_model):
     ids = torch.tensor([[5, 17, 42, 99, 7, 300, 12, 64]])
 
     def first_layer_gradient(evaluate_first: bool) -> torch.Tensor:
-        model = load_model(str(tiny_model), "mistral", QuantizationChoice("4bit", "test", "float32"), "cpu", False)
+        model = load_model(str(tiny_model), "mistral", QuantizationChoice("4bit", "test", "float32"), "cpu", False, quant_type="nf4", double_quant=True)
         torch.manual_seed(0)
         model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights="gaussian"))
         if evaluate_first:

@@ -1,0 +1,392 @@
+"""The worker protocol's types and constants, generated from protocol.schema.json beside this file.
+
+Generated from packages/trainer/src/protocol.ts; do not edit. Regenerate: pnpm --filter @ats-lora/trainer worker-contracts
+
+A request's params arrive as a frozen dataclass, built by `from_json` from params the schema has validated;
+results and notifications are TypedDicts: the JSON the worker sends."""
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypedDict
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:
+    from typing_extensions import NotRequired
+
+PROTOCOL_VERSION: Final = 1
+
+# JSON-RPC error codes
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
+INVALID_PARAMS: Final = -32602
+INTERNAL_ERROR: Final = -32603
+WORKER_ERROR: Final = -32000
+BUSY: Final = -32001
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitializeParams:
+    protocol_version: Literal[1]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "InitializeParams":
+        return cls(
+            protocol_version=data["protocol_version"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainParamsRegression:
+    field: str
+    weight: float
+    loss: Literal["mse", "mae", "huber"]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TrainParamsRegression":
+        return cls(
+            field=data["field"],
+            weight=data["weight"],
+            loss=data["loss"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainParams:
+    base: str
+    data_dir: str
+    output_dir: str
+    format: Literal["sft", "dpo", "kto"]
+    epochs: float
+    batch_size: int
+    max_steps: int
+    learning_rate: float
+    grad_accum: int
+    warmup_steps: int
+    max_seq_length: int
+    quantization: Literal["auto", "4bit", "8bit", "none"]
+    bnb_4bit_quant_type: Literal["nf4", "fp4"]
+    bnb_4bit_double_quant: bool
+    compute_dtype: Literal["bfloat16", "float16", "float32"]
+    lora_r: int
+    lora_alpha: float
+    lora_dropout: float
+    target_modules: Literal["auto"] | list[str]
+    lora_bias: Literal["none", "all", "lora_only"]
+    packing: bool
+    gradient_checkpointing: bool
+    lr_scheduler: Literal["cosine", "linear", "constant"]
+    save_steps: int
+    logging_steps: int
+    seed: int
+    resume: bool
+    # The hybrid loss for score-valued answers: W × a regression loss on a number field, added to the LM loss.
+    regression: TrainParamsRegression | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TrainParams":
+        return cls(
+            base=data["base"],
+            data_dir=data["data_dir"],
+            output_dir=data["output_dir"],
+            format=data["format"],
+            epochs=data["epochs"],
+            batch_size=data["batch_size"],
+            max_steps=data["max_steps"],
+            learning_rate=data["learning_rate"],
+            grad_accum=data["grad_accum"],
+            warmup_steps=data["warmup_steps"],
+            max_seq_length=data["max_seq_length"],
+            quantization=data["quantization"],
+            bnb_4bit_quant_type=data["bnb_4bit_quant_type"],
+            bnb_4bit_double_quant=data["bnb_4bit_double_quant"],
+            compute_dtype=data["compute_dtype"],
+            lora_r=data["lora_r"],
+            lora_alpha=data["lora_alpha"],
+            lora_dropout=data["lora_dropout"],
+            target_modules=data["target_modules"],
+            lora_bias=data["lora_bias"],
+            packing=data["packing"],
+            gradient_checkpointing=data["gradient_checkpointing"],
+            lr_scheduler=data["lr_scheduler"],
+            save_steps=data["save_steps"],
+            logging_steps=data["logging_steps"],
+            seed=data["seed"],
+            resume=data["resume"],
+            regression=None if data["regression"] is None else TrainParamsRegression.from_json(data["regression"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateParams:
+    model: str
+    base: str | None = None
+    prompts: list[str]
+    max_new_tokens: int
+    # 0 is greedy decoding.
+    temperature: float
+    seed: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "GenerateParams":
+        return cls(
+            model=data["model"],
+            base=data.get("base"),
+            prompts=data["prompts"],
+            max_new_tokens=data["max_new_tokens"],
+            temperature=data["temperature"],
+            seed=data["seed"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreParams:
+    model: str
+    base: str | None = None
+    prompts: list[str]
+    references: list[str]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ScoreParams":
+        return cls(
+            model=data["model"],
+            base=data.get("base"),
+            prompts=data["prompts"],
+            references=data["references"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeParams:
+    adapter: str
+    base: str | None = None
+    output_dir: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "MergeParams":
+        return cls(
+            adapter=data["adapter"],
+            base=data.get("base"),
+            output_dir=data["output_dir"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTinyParams:
+    output_dir: str
+    # Folders or files whose text trains the tokenizer (and the optional pretraining).
+    sources: list[str]
+    pretrain_steps: int
+    seed: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CreateTinyParams":
+        return cls(
+            output_dir=data["output_dir"],
+            sources=data["sources"],
+            pretrain_steps=data["pretrain_steps"],
+            seed=data["seed"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelParams:
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CancelParams":
+        return cls()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShutdownParams:
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ShutdownParams":
+        return cls()
+
+
+class InitializeResultPython(TypedDict):
+    version: str
+    executable: str
+
+
+class InitializeResultCudaDevice(TypedDict):
+    index: int
+    name: str
+    total_memory_bytes: int
+    capability: str
+
+
+class InitializeResultCuda(TypedDict):
+    available: bool
+    version: str | None
+    devices: list[InitializeResultCudaDevice]
+
+
+class InitializeResultBitsandbytes(TypedDict):
+    installed: bool
+    version: str | None
+    # Devices on which bitsandbytes can run 4-bit layers here.
+    devices: list[str]
+    error: str | None
+
+
+class InitializeResult(TypedDict):
+    protocol_version: Literal[1]
+    worker_version: str
+    python: InitializeResultPython
+    packages: dict[str, str | None]
+    device: Literal["cuda", "cpu"]
+    cuda: InitializeResultCuda
+    bf16: bool
+    bitsandbytes: InitializeResultBitsandbytes
+
+
+class TrainResultCompletedMetricsRegression(TypedDict):
+    field: str
+    weight: float
+    loss: Literal["mse", "mae", "huber"]
+    lm_loss: float | None
+    regression_loss: float | None
+    rows_with_number: int
+    rows: int
+
+
+class TrainResultCompletedMetrics(TypedDict):
+    format: str
+    base: str
+    quantization: str
+    quantization_reason: str
+    device: str
+    steps: int
+    epochs: float
+    # The trainer's mean loss over the run.
+    train_loss: float | None
+    # Loss on a fixed sample of training rows before the run's first step.
+    train_loss_first: float | None
+    # Loss on the same sample after the run's last step.
+    train_loss_last: float | None
+    train_loss_sample_rows: int
+    # The first logged (windowed) training loss.
+    logged_loss_first: float | None
+    # The last logged (windowed) training loss.
+    logged_loss_last: float | None
+    eval_loss: float | None
+    tokens: int
+    tokens_per_second: float | None
+    peak_memory_bytes: int
+    peak_memory_kind: str
+    wall_seconds: float
+    trainable_parameters: int
+    resumed_from: str | None
+    # The hybrid loss's two terms, averaged over the run's batches (when it was asked for).
+    regression: NotRequired[TrainResultCompletedMetricsRegression]
+
+
+class TrainResultCompleted(TypedDict):
+    status: Literal["completed"]
+    metrics: TrainResultCompletedMetrics
+    output_dir: str
+
+
+class TrainResultCancelled(TypedDict):
+    status: Literal["cancelled"]
+    step: int
+    total: int
+    checkpoint: str | None
+
+
+TrainResult = TrainResultCompleted | TrainResultCancelled
+
+
+class GenerateResultOutput(TypedDict):
+    text: str
+    tokens: int
+    ended_with_eos: bool
+    seconds: float
+
+
+class GenerateResult(TypedDict):
+    outputs: list[GenerateResultOutput]
+    cancelled: bool
+
+
+class ScoreResult(TypedDict):
+    losses: list[float | None]
+    tokens: list[int]
+    cancelled: bool
+
+
+class MergeResult(TypedDict):
+    output_dir: str
+    base: str
+    adapter: str
+
+
+class CreateTinyResult(TypedDict):
+    path: str
+    architecture: str
+    parameters: int
+    vocab_size: int
+    hidden_size: int
+    layers: int
+    pretrain_steps: int
+    pretrain_loss_first: float | None
+    pretrain_loss_last: float | None
+    corpus_texts: int
+
+
+class CancelResult(TypedDict):
+    cancelled: bool
+
+
+class ShutdownResult(TypedDict):
+    pass
+
+
+class ProgressNotification(TypedDict):
+    stage: Literal["train", "pretrain", "generate", "score"]
+    step: int
+    total: int
+    epoch: NotRequired[float]
+    loss: NotRequired[float | None]
+    learning_rate: NotRequired[float | None]
+    tokens: NotRequired[int]
+    tokens_per_second: NotRequired[float | None]
+    eta_seconds: NotRequired[float | None]
+
+
+class CheckpointNotification(TypedDict):
+    step: int
+    path: str
+
+
+class LogNotification(TypedDict):
+    message: str
+
+
+# Each method's params and result, and each notification's params, by name.
+PARAMS: Final = {
+    "initialize": InitializeParams,
+    "train": TrainParams,
+    "generate": GenerateParams,
+    "score": ScoreParams,
+    "merge": MergeParams,
+    "create_tiny": CreateTinyParams,
+    "cancel": CancelParams,
+    "shutdown": ShutdownParams,
+}
+RESULTS: Final = {
+    "initialize": InitializeResult,
+    "train": TrainResult,
+    "generate": GenerateResult,
+    "score": ScoreResult,
+    "merge": MergeResult,
+    "create_tiny": CreateTinyResult,
+    "cancel": CancelResult,
+    "shutdown": ShutdownResult,
+}
+NOTIFICATIONS: Final = {
+    "progress": ProgressNotification,
+    "checkpoint": CheckpointNotification,
+    "log": LogNotification,
+}
