@@ -58,6 +58,23 @@ describe("ats-lora demo, then eval from outside", () => {
     expect(html).not.toMatch(/<script|<link|src="http/);
   });
 
+  it("prints the same --json keys as before the operations layer (demo-json-keys.json)", () => {
+    // Every key path of the result, arrays as [], recorded from the demo's --json on main before the refactor.
+    const expected = JSON.parse(fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "demo-json-keys.json"), "utf8")) as string[];
+    const found = new Set<string>();
+    const walk = (value: unknown, at: string): void => {
+      if (Array.isArray(value)) {
+        found.add(`${at}[]`);
+        for (const item of value) walk(item, `${at}[]`);
+      } else if (value !== null && typeof value === "object") {
+        found.add(at || ".");
+        for (const [key, item] of Object.entries(value)) walk(item, `${at}.${key}`);
+      } else found.add(at);
+    };
+    walk(demo, "");
+    expect([...found].sort()).toEqual(expected);
+  });
+
   it("scores given predictions with eval --predictions, and names what does not match", () => {
     const test = path.join(W, "feedback_db", "training_pairs", "sft", "test.jsonl");
     const rows = fs.readFileSync(test, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { prompt: string; completion: string });

@@ -1,14 +1,16 @@
-import fs from "node:fs";
 import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
-import { isAtsError, ExitCode, type AtsConfig } from "@ats-lora/core";
+import { isAtsError, ExitCode } from "@ats-lora/core";
 import { buildDbCommand } from "@ats-lora/dataset-builder/command";
 import { evalCommand } from "@ats-lora/evaluator/command";
 import { collectCommand } from "@ats-lora/feedback/command";
 import { ragCommand } from "@ats-lora/rag/command";
-import { doctorCommand, modelsCommand, trainCommand } from "@ats-lora/trainer/command";
-import { configCommand } from "./config-command.js";
-import { demoCommand } from "./demo-command.js";
+import { trainCommand } from "@ats-lora/trainer/command";
+import { doctorCommand } from "./commands/doctor.js";
+import { modelsCommand } from "./commands/models.js";
+import { configCommand } from "./commands/config.js";
+import { demoCommand } from "./commands/demo.js";
+import { openMetadata, openRetriever, openRunner } from "./wiring.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -48,38 +50,13 @@ Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
   return program;
 }
 
-/** The knowledge store as build-db and eval take it (--rag). */
-async function openRetriever(store: string, config: AtsConfig) {
-  const { KnowledgeStore, passageRetriever } = await import("@ats-lora/rag");
-  const knowledge = await KnowledgeStore.open(store, config);
-  return { retriever: passageRetriever(knowledge, { k: config.rag.top_k, mode: config.rag.mode }), close: () => knowledge.close() };
-}
-
-/** The Python worker as eval runs models on it. */
-async function openRunner(logFile: string) {
-  const { WorkerClient, workerModelRunner } = await import("@ats-lora/trainer");
-  const { client } = await WorkerClient.start({ logFile });
-  return { runner: workerModelRunner(client), close: () => client.close() };
-}
-
-/** Interaction metadata from the workdir's feedback store, when there is one. */
-async function openMetadata(storeFile: string) {
-  if (!fs.existsSync(storeFile)) return undefined;
-  const { FeedbackStore } = await import("@ats-lora/feedback");
-  const store = FeedbackStore.open(storeFile, { readonly: true });
-  return {
-    lookup: (id: string) => store.getInteraction(id)?.metadata,
-    close: () => store.close(),
-  };
-}
-
 function applyToAll(command: Command, apply: (command: Command) => void): void {
   apply(command);
   for (const sub of command.commands) applyToAll(sub, apply);
 }
 
 /**
- * The seed's snake_case option spellings (--training_data, --output_dir, --batch_size) become the kebab-case
+ * The original specification's snake_case option spellings (--training_data, --output_dir, --batch_size) become the kebab-case
  * ones commander defines; values and everything after a bare `--` are left alone.
  */
 export function kebabOptions(argv: readonly string[]): string[] {

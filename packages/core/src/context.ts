@@ -1,7 +1,7 @@
-import { loadConfig, type AtsConfig, type ConfigOverrides } from "./config.js";
+import { loadConfig, type ConfigOverrides } from "./config.js";
 import type { OperationContext, OperationEvent } from "./operation.js";
 import { createReporter, type Reporter } from "./output.js";
-import { workdirPaths, type WorkdirPaths } from "./paths.js";
+import { workdirPaths } from "./paths.js";
 import { progressBar, silentProgress, type ProgressBarOptions, type ProgressSink } from "./progress.js";
 
 /** The program's global options (ats-lora --workdir --config --json --quiet). */

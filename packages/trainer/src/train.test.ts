@@ -5,15 +5,16 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "@ats-lora/core";
 import { describe, expect, it } from "vitest";
 import { trainCommand } from "./command.js";
-import { runSettings, trainParams, type TrainOptions } from "./train.js";
+import { runSettings, trainParams, type TrainRun } from "./train.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
-function options(env: NodeJS.ProcessEnv, extra: Partial<TrainOptions> = {}): TrainOptions {
+function options(env: NodeJS.ProcessEnv, extra: Partial<TrainRun> = {}): TrainRun {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ats-train-data-"));
   fs.mkdirSync(path.join(dataDir, "sft"));
   fs.writeFileSync(path.join(dataDir, "sft", "train.jsonl"), '{"prompt": "p", "completion": "c", "task": "t", "source_ids": ["a"]}\n');
-  return { config: loadConfig({ env }), base: "org/model", dataDir, outputDir: path.join(dataDir, "out"), format: "sft", ...extra };
+  const config = loadConfig({ env, overrides: { model: { base: "org/model" }, training: { format: "sft" } } });
+  return { config, dataDir, outputDir: path.join(dataDir, "out"), resume: false, ...extra };
 }
 
 describe("train's settings", () => {

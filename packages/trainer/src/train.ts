@@ -1,29 +1,39 @@
+import fs from "node:fs";
 import path from "node:path";
-import type { AtsConfig } from "@ats-lora/core";
-import type { Format } from "@ats-lora/dataset-builder";
+import { InputError, trainingPairsFile, type AtsConfig, type OperationContext, type OperationOptions } from "@ats-lora/core";
+import type { z } from "zod";
+import { resolveModelArgument } from "./model-runner.js";
+import { fileSha256, lockOutputFolder, prepareOutputFolder, reserveModelFolder, type RunSettings } from "./output-folder.js";
 import type { Notification, ResultOf, TrainParams } from "./protocol.js";
-import { resolveModelArgument } from "./inference.js";
-import { fileSha256, lockOutputFolder, prepareOutputFolder, type RunSettings } from "./output-folder.js";
 import { checkTrainingData, type TrainingDataSummary } from "./training-data.js";
 import { WorkerClient } from "./worker-client.js";
-import type { z } from "zod";
 
-export interface TrainOptions {
-  config: AtsConfig;
-  base: string;
-  dataDir: string;
-  outputDir: string;
-  format: Format;
+/**
+ * What one training run takes besides the configuration. The base model (model.base), the format
+ * (training.format) and every hyperparameter come from the context's configuration, flags already merged into it.
+ */
+export interface TrainAdapterInput {
+  /** The training pairs folder (DIR/{format}/{split}.jsonl); default: the workdir's feedback_db/training_pairs. */
+  trainingData?: string;
+  /** Where the adapter goes; default: models/ats_lora_vN with the next free N, reserved at once. */
+  outputDir?: string;
+  /** Continue from the newest complete checkpoint in outputDir, with optimizer and scheduler state (same settings only). */
   resume?: boolean;
   /** Delete what a previous run left in the output folder and start over. */
   overwrite?: boolean;
-  /** The hybrid loss; undefined: from the configuration (training.regression_*). */
+  /** The hybrid loss; undefined: from the configuration (training.regression_*), null: off. */
   regression?: Regression | null;
-  /** Events as they happen: the worker's notifications, and what this side decides. */
-  onEvent?: (event: TrainEvent) => void;
-  /** Aborting asks the worker to save a checkpoint and stop. */
-  signal?: AbortSignal;
+  /** The worker's Python; default $ATS_LORA_PYTHON, else the project's .venv. */
   python?: string;
+}
+
+/** One run with its folders decided: what the worker's parameters and the recorded settings are made from. */
+export interface TrainRun {
+  config: AtsConfig;
+  dataDir: string;
+  outputDir: string;
+  resume: boolean;
+  regression?: Regression | null;
 }
 
 export interface Regression {
@@ -38,6 +48,7 @@ export function regressionFromConfig(training: AtsConfig["training"]): Regressio
   return field ? { field, weight: training.regression_weight, loss: training.regression_loss } : null;
 }
 
+/** The events of a training run: the worker's notifications (progress, checkpoint, log), and started and cancelling. */
 export type TrainEvent =
   | Notification
   | {
@@ -46,17 +57,18 @@ export type TrainEvent =
     }
   | { method: "cancelling"; params: Record<string, never> };
 
+/** What `train --json` prints last: completed (metrics, output folder) or cancelled (step reached, checkpoint). */
 export type TrainOutcome = ResultOf<"train"> & { log_file: string };
 
 /** The worker's train parameters from the configuration (flags already merged into it). */
-export function trainParams(options: TrainOptions): z.input<typeof TrainParams> {
-  const { config } = options;
+export function trainParams(run: TrainRun): z.input<typeof TrainParams> {
+  const { config } = run;
   const targets = config.lora.target_modules;
   return {
-    base: resolveModelArgument(options.base),
-    data_dir: path.resolve(options.dataDir),
-    output_dir: path.resolve(options.outputDir),
-    format: options.format,
+    base: resolveModelArgument(config.model.base),
+    data_dir: path.resolve(run.dataDir),
+    output_dir: path.resolve(run.outputDir),
+    format: config.training.format,
     epochs: config.training.epochs,
     batch_size: config.training.batch_size,
     max_steps: config.training.max_steps,
@@ -79,15 +91,15 @@ export function trainParams(options: TrainOptions): z.input<typeof TrainParams> 
     save_steps: config.training.save_steps,
     logging_steps: config.training.logging_steps,
     seed: config.training.seed,
-    resume: options.resume ?? false,
-    regression: options.regression !== undefined ? options.regression : regressionFromConfig(config.training),
+    resume: run.resume,
+    regression: run.regression !== undefined ? run.regression : regressionFromConfig(config.training),
   };
 }
 
 /** The settings a run's checkpoints depend on (recorded in OUTPUT/run_settings.json, compared on --resume). */
-export function runSettings(options: TrainOptions): RunSettings {
-  const params = trainParams(options);
-  const folder = path.join(options.dataDir, options.format);
+export function runSettings(run: TrainRun): RunSettings {
+  const params = trainParams(run);
+  const format = run.config.training.format;
   return {
     base: params.base,
     format: params.format,
@@ -106,36 +118,70 @@ export function runSettings(options: TrainOptions): RunSettings {
     lr_scheduler: params.lr_scheduler,
     packing: params.packing,
     regression: params.regression ?? null,
-    data: { train: fileSha256(path.join(folder, "train.jsonl")) ?? "", val: fileSha256(path.join(folder, "val.jsonl")) },
+    data: { train: fileSha256(trainingPairsFile(run.dataDir, format, "train")) ?? "", val: fileSha256(trainingPairsFile(run.dataDir, format, "val")) },
   };
 }
 
 /**
- * Fine-tunes through the worker: checks the data, takes the output folder (a lock for the run; a folder holding
- * another run is refused unless --resume with the same settings or --overwrite), starts the worker (its log goes
- * to OUTPUT/train.log), streams its events, and turns an abort into a saved checkpoint.
+ * Fine-tunes an adapter through the worker: checks the data, takes the output folder (a lock for the run; a
+ * folder holding another run is refused unless resuming with the same settings or overwriting), starts the worker
+ * (its log goes to OUTPUT/train.log), streams its events, and turns an abort into a saved checkpoint: the outcome
+ * is then `cancelled`, with the step reached and the checkpoint to resume from.
  */
-export async function runTraining(options: TrainOptions): Promise<TrainOutcome> {
-  const data = checkTrainingData(options.dataDir, options.format);
-  const emit = options.onEvent ?? (() => undefined);
-  const outputDir = path.resolve(options.outputDir);
-  const settings = runSettings(options);
+export async function trainAdapter(
+  input: TrainAdapterInput,
+  context: OperationContext,
+  options: OperationOptions<TrainEvent> = {},
+): Promise<TrainOutcome> {
+  if (input.resume && input.outputDir === undefined) {
+    throw new InputError("--resume needs --output-dir: the folder of the run to continue", {
+      hint: "e.g. ats-lora train --output-dir models/ats_lora_v3 --resume",
+    });
+  }
+  // The default name is reserved at once (mkdir), so two runs started together never share it.
+  const outputDir = input.outputDir ?? reserveModelFolder(context.paths.models);
+  const run: TrainRun = {
+    config: context.config,
+    dataDir: input.trainingData ?? context.paths.trainingPairs,
+    outputDir,
+    resume: input.resume ?? false,
+    regression: input.regression,
+  };
+  try {
+    return await trainLocked(run, input, options.onEvent ?? (() => undefined), options.signal);
+  } catch (error) {
+    // A run refused before it wrote anything gives its reserved name back.
+    if (input.outputDir === undefined && fs.existsSync(outputDir) && fs.readdirSync(outputDir).length === 0) fs.rmdirSync(outputDir);
+    throw error;
+  }
+}
+
+/** Checks the data, then trains holding the output folder's lock. */
+async function trainLocked(run: TrainRun, input: TrainAdapterInput, emit: (event: TrainEvent) => void, signal?: AbortSignal): Promise<TrainOutcome> {
+  const data = checkTrainingData(run.dataDir, run.config.training.format);
+  const outputDir = path.resolve(run.outputDir);
   const release = lockOutputFolder(outputDir);
   try {
-    prepareOutputFolder(outputDir, settings, {
-      resume: options.resume ?? false,
-      overwrite: options.overwrite ?? false,
+    prepareOutputFolder(outputDir, runSettings(run), {
+      resume: run.resume,
+      overwrite: input.overwrite ?? false,
       onWarning: (message) => emit({ method: "log", params: { message } }),
     });
-    return await trainInFolder(options, data, emit);
+    return await trainInFolder(run, data, input.python, emit, signal);
   } finally {
     release();
   }
 }
 
-async function trainInFolder(options: TrainOptions, data: TrainingDataSummary, emit: (event: TrainEvent) => void): Promise<TrainOutcome> {
-  const logFile = path.join(options.outputDir, "train.log");
-  const { client, info } = await WorkerClient.start({ logFile, python: options.python });
+async function trainInFolder(
+  run: TrainRun,
+  data: TrainingDataSummary,
+  python: string | undefined,
+  emit: (event: TrainEvent) => void,
+  signal?: AbortSignal,
+): Promise<TrainOutcome> {
+  const logFile = path.join(run.outputDir, "train.log");
+  const { client, info } = await WorkerClient.start({ logFile, python });
   const unsubscribe = client.onNotification((notification) => emit(notification));
   const onAbort = (): void => {
     emit({ method: "cancelling", params: {} });
@@ -144,14 +190,15 @@ async function trainInFolder(options: TrainOptions, data: TrainingDataSummary, e
   try {
     emit({
       method: "started",
-      params: { worker: info, worker_pid: client.pid, data, output_dir: path.resolve(options.outputDir), log_file: logFile },
+      params: { worker: info, worker_pid: client.pid, data, output_dir: path.resolve(run.outputDir), log_file: logFile },
     });
-    if (options.signal?.aborted) onAbort();
-    else options.signal?.addEventListener("abort", onAbort, { once: true });
-    const result = await client.request("train", trainParams(options));
-    return { ...result, log_file: logFile };
+    const trained = client.request("train", trainParams(run));
+    // After the request: the worker forgets a cancel that comes before its job.
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+    return { ...(await trained), log_file: logFile };
   } finally {
-    options.signal?.removeEventListener("abort", onAbort);
+    signal?.removeEventListener("abort", onAbort);
     unsubscribe();
     await client.close();
   }

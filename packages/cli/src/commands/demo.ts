@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Command } from "commander";
-import { createRunContext, type GlobalOptions } from "@ats-lora/core";
+import { createRunContext, renderEvents, withCtrlC, type GlobalOptions } from "@ats-lora/core";
 
 /** `ats-lora demo`: the loop on the bundled sample data. */
 export function demoCommand(): Command {
@@ -24,17 +24,14 @@ Example:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = createRunContext(globals);
       const [{ runDemo }, { renderStats }, { renderSummary }] = await Promise.all([
-        import("./demo.js"),
+        import("../demo.js"),
         import("@ats-lora/feedback/command"),
         import("@ats-lora/evaluator"),
       ]);
-      const result = await runDemo({
-        workdir: globals.workdir,
-        config: context.config,
-        progress: (unit) => context.progress({ unit }),
-        onWarning: (message) => context.reporter.warn(message),
-        onStage: (message) => context.reporter.info(message),
-      });
+      const renderer = renderEvents(context);
+      const result = await withCtrlC((signal) => runDemo({ workdir: globals.workdir }, context.config, { signal, onEvent: renderer.onEvent })).finally(() =>
+        renderer.done(),
+      );
       const report = JSON.parse(fs.readFileSync(result.report.json, "utf8")) as Parameters<typeof renderSummary>[0];
       const counts = result.training_pairs.counts;
       context.reporter.result(result, () =>

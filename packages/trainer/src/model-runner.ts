@@ -13,14 +13,14 @@ export interface ModelArgument {
   base?: string | null;
 }
 
-/**
- * Generation and reference scoring through a running worker, in the shape evaluation takes (the evaluator
- * package's ModelRunner), with the worker's per-example progress handed on.
- */
 function resolved(ref: ModelArgument): { model: string; base: string | null } {
   return { model: resolveModelArgument(ref.model), base: ref.base ? resolveModelArgument(ref.base) : null };
 }
 
+/**
+ * Generation and reference scoring through a running worker, in the shape evaluation takes (the evaluator
+ * package's ModelRunner), with the worker's per-example progress handed on.
+ */
 export function workerModelRunner(client: WorkerClient) {
   const withProgress = async <T>(stage: "generate" | "score", onProgress: ((done: number) => void) | undefined, run: () => Promise<T>): Promise<T> => {
     const unsubscribe = client.onNotification((notification) => {
