@@ -4,7 +4,7 @@ import { SPLITS, type Split } from "@ats-lora/core";
 export type SplitFractions = { train: number; val: number; test: number };
 
 /**
- * The split of a key (a content key, see `contentKey`), from a hash of the key and the seed alone: the same
+ * The split of a key (a content key, see `contentKey`), from a hash of the key and dataset.seed alone: the same
  * key always lands in the same split, whatever else is in the store.
  */
 export function splitOf(key: string, seed: number, fractions: SplitFractions): Split {

@@ -1,5 +1,5 @@
 /**
- * Match-score baselines without a language model, from the seed's matching work: the resume's skills,
+ * Match-score baselines without a language model, from the ATS's usual matching rule: the resume's skills,
  * experience and education sections each compared with the job posting (TF-IDF cosine, or embedding cosine),
  * weighted 0.4 / 0.4 / 0.2. They are similarities, not calibrated scores: judge them by rank agreement
  * (Spearman, Pearson) first; MAE and the 0.5 threshold reflect their scale as much as their judgement.

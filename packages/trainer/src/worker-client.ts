@@ -6,6 +6,7 @@ import { AtsError, InputError, installRoot, RunError } from "@ats-lora/core";
 import {
   METHODS,
   NOTIFICATIONS,
+  ERROR_CODES,
   PROTOCOL_VERSION,
   RpcNotification,
   RpcResponse,
@@ -199,7 +200,7 @@ export class WorkerClient {
 
 function toError(method: string, error: { code: number; message: string; data?: Record<string, unknown> }): AtsError {
   const hint = typeof error.data?.hint === "string" ? error.data.hint : undefined;
-  // -32602: invalid params or bad input (a missing model, unusable data): the user's to fix, exit 2.
-  if (error.code === -32602) return new InputError(error.message, { hint });
+  // Invalid params or bad input (a missing model, unusable data): the user's to fix, exit 2.
+  if (error.code === ERROR_CODES.INVALID_PARAMS) return new InputError(error.message, { hint });
   return new RunError(`${method} failed: ${error.message}`, { hint });
 }
