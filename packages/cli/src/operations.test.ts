@@ -2,25 +2,18 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig, workdirPaths } from "@ats-lora/core";
-import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { watchTerminal, type TerminalWatch } from "@ats-lora/core/testing";
 import { inspectMachine } from "./doctor.js";
 
 /** The cli's own operation (doctor's), on this machine and its real worker: a typed report, not a byte printed. */
 
-let writes: MockInstance[] = [];
-
+let terminal: TerminalWatch;
 beforeEach(() => {
-  writes = [
-    vi.spyOn(process.stdout, "write").mockImplementation(() => true),
-    vi.spyOn(process.stderr, "write").mockImplementation(() => true),
-    ...(["log", "info", "warn", "error", "debug"] as const).map((method) => vi.spyOn(console, method).mockImplementation(() => {})),
-  ];
+  terminal = watchTerminal();
 });
-
 afterEach(() => {
-  const written = writes.flatMap((spy) => spy.mock.calls);
-  vi.restoreAllMocks();
-  expect(written).toEqual([]);
+  expect(terminal.stop(), "the operation wrote to the terminal").toEqual([]);
 });
 
 describe("inspectMachine", () => {

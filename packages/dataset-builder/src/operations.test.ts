@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { ExitCode, FORMATS, InputError, loadConfig, trainingPairsFile, workdirPaths, type AtsConfig, type OperationContext, type OperationEvent } from "@ats-lora/core";
 import { FeedbackStore, importJsonlFile } from "@ats-lora/feedback";
 import { buildStore, KnowledgeStore, passageRetriever } from "@ats-lora/rag";
-import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { watchTerminal, type TerminalWatch } from "@ats-lora/core/testing";
 import { buildTrainingPairs, type OpenRetriever } from "./build-training-pairs.js";
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "data");
@@ -37,20 +38,14 @@ const openRetriever: OpenRetriever = async (store, storeConfig) => {
 };
 
 /** The operation prints nothing: whatever it has to say arrives as events. */
-let stdout: MockInstance;
-let stderr: MockInstance;
+let terminal: TerminalWatch;
 beforeEach(() => {
-  stdout = vi.spyOn(process.stdout, "write");
-  stderr = vi.spyOn(process.stderr, "write");
+  terminal = watchTerminal();
 });
 afterEach(() => {
-  vi.restoreAllMocks();
+  expect(terminal.stop(), "the operation wrote to the terminal").toEqual([]);
 });
 
-function expectSilence(): void {
-  expect(stdout).not.toHaveBeenCalled();
-  expect(stderr).not.toHaveBeenCalled();
-}
 
 describe("buildTrainingPairs, the build-db operation (real embedder, SQLite, FAISS; nothing printed)", () => {
   it("writes the workdir's training pairs, then builds again from the cache and the earlier splits, saying so in events", async () => {
@@ -79,7 +74,6 @@ describe("buildTrainingPairs, the build-db operation (real embedder, SQLite, FAI
       { type: "info", message: `embedded 0 texts, ${texts} more from the cache` },
       { type: "info", message: "splits: 3 prompts kept the split the earlier build gave them (splits.jsonl), 0 new content groups" },
     ]);
-    expectSilence();
   });
 
   it("adds the knowledge store's passages through the injected port, and refuses rag without one", async () => {
@@ -101,7 +95,6 @@ describe("buildTrainingPairs, the build-db operation (real embedder, SQLite, FAI
     expect(prompts).toHaveLength(manifest.counts.sft.total);
     for (const prompt of prompts) expect(prompt).toMatch(/^\[role-(registered-nurse|backend-engineer)\.md( › [^\]]+)?\]$/m);
     await expect(buildTrainingPairs({ rag: {} }, context)).rejects.toThrow(InputError);
-    expectSilence();
   });
 
   it("builds from an interactions file, and stops when its signal aborts, leaving the folder as it was", async () => {
@@ -117,6 +110,5 @@ describe("buildTrainingPairs, the build-db operation (real embedder, SQLite, FAI
     });
     expect(fs.readFileSync(path.join(context.paths.trainingPairs, "manifest.json"), "utf8")).toBe(before);
     expect(fs.readdirSync(context.paths.feedbackDb).filter((name) => name.startsWith("."))).toEqual([]);
-    expectSilence();
   });
 });

@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { watchTerminal, type TerminalWatch } from "@ats-lora/core/testing";
 import { ExitCode, loadConfig, workdirPaths, type OperationEvent } from "@ats-lora/core";
 import { evaluateModels } from "./evaluate-models.js";
 import type { ModelRunner } from "./evaluate.js";
@@ -18,17 +19,12 @@ fs.writeFileSync(testFile, examples.map(({ line: _line, ...row }) => JSON.string
 const predictions = path.join(workdir, "api-outputs.jsonl");
 fs.writeFileSync(predictions, examples.map((example) => JSON.stringify({ prompt: example.prompt, prediction: example.completion })).join("\n") + "\n");
 
-let writes: MockInstance[] = [];
+let terminal: TerminalWatch;
 beforeEach(() => {
-  writes = [
-    vi.spyOn(process.stdout, "write"),
-    vi.spyOn(process.stderr, "write"),
-    ...(["log", "info", "warn", "error"] as const).map((method) => vi.spyOn(console, method)),
-  ];
+  terminal = watchTerminal();
 });
 afterEach(() => {
-  for (const spy of writes) expect(spy, "the operation wrote to the terminal").not.toHaveBeenCalled();
-  vi.restoreAllMocks();
+  expect(terminal.stop(), "the operation wrote to the terminal").toEqual([]);
 });
 
 describe("evaluateModels", () => {

@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { InputError, loadConfig, workdirPaths, type OperationContext, type OperationEvent } from "@ats-lora/core";
-import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { watchTerminal, type TerminalWatch } from "@ats-lora/core/testing";
 import { addFeedback, exportFeedback, feedbackStats, importFeedback, reviewQueue, saveReview } from "./index.js";
 import { interactionLine, tempDir, writeJsonl } from "./test-support.js";
 
@@ -12,22 +13,12 @@ function workdir(): { context: OperationContext; dir: string } {
   return { context: { paths: workdirPaths(dir), config: loadConfig({ env: {} }) }, dir };
 }
 
-let writes: MockInstance[] = [];
-
+let terminal: TerminalWatch;
 beforeEach(() => {
-  writes = [
-    vi.spyOn(process.stdout, "write").mockImplementation(() => true),
-    vi.spyOn(process.stderr, "write").mockImplementation(() => true),
-    // Vitest's console does not write through process.stdout/stderr, so it is watched on its own.
-    ...(["log", "info", "warn", "error", "debug"] as const).map((method) => vi.spyOn(console, method).mockImplementation(() => {})),
-  ];
+  terminal = watchTerminal();
 });
-
 afterEach(() => {
-  // Read before the spies go, so that a failure message can still be printed.
-  const written = writes.flatMap((spy) => spy.mock.calls);
-  vi.restoreAllMocks();
-  expect(written).toEqual([]);
+  expect(terminal.stop(), "the operation wrote to the terminal").toEqual([]);
 });
 
 describe("the feedback operations", () => {

@@ -1,27 +1,22 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ExitCode, workdirPaths, type OperationContext, type OperationEvent } from "@ats-lora/core";
-import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { watchTerminal, type TerminalWatch } from "@ats-lora/core/testing";
 import { buildKnowledgeStore } from "./build-knowledge-store.js";
 import { evaluateKnowledgeStore } from "./evaluate-knowledge-store.js";
 import { queryKnowledgeStore } from "./query-knowledge-store.js";
 import { config, copyDocs, snapshot, tempDir } from "./test-support.js";
 
 /** The operations print nothing: whatever they have to say arrives as events. */
-let stdout: MockInstance;
-let stderr: MockInstance;
+let terminal: TerminalWatch;
 beforeEach(() => {
-  stdout = vi.spyOn(process.stdout, "write");
-  stderr = vi.spyOn(process.stderr, "write");
+  terminal = watchTerminal();
 });
 afterEach(() => {
-  vi.restoreAllMocks();
+  expect(terminal.stop(), "the operation wrote to the terminal").toEqual([]);
 });
 
-function expectSilence(): void {
-  expect(stdout).not.toHaveBeenCalled();
-  expect(stderr).not.toHaveBeenCalled();
-}
 
 describe("the rag operations (real embedder, FAISS and SQLite; nothing printed)", () => {
   it("build, query and evaluate the workdir's knowledge store, reporting through events", async () => {
@@ -63,7 +58,6 @@ describe("the rag operations (real embedder, FAISS and SQLite; nothing printed)"
     expect(Object.keys(evaluation.modes)).toEqual(["dense", "lexical", "hybrid"]);
     expect(evaluation.modes.hybrid!.recall_at_k).toBe(1);
     expect(progress.at(-1)).toEqual({ type: "progress", stage: "queries", done: 2, total: 2, unit: "count" });
-    expectSilence();
   });
 
   it("stops when its signal aborts, leaving the store as it was", async () => {
@@ -79,6 +73,5 @@ describe("the rag operations (real embedder, FAISS and SQLite; nothing printed)"
     });
     expect(snapshot(context.paths.vectorStore)).toEqual(before);
     expect(fs.readdirSync(context.paths.workdir).filter((name) => name.startsWith(".vector_store."))).toEqual([]);
-    expectSilence();
   });
 });

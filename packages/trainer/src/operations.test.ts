@@ -2,26 +2,19 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig, trainingPairsFile, workdirPaths, type OperationContext, type ProgressEvent } from "@ats-lora/core";
-import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { watchTerminal, type TerminalWatch } from "@ats-lora/core/testing";
 import { createTinyModel } from "./tiny.js";
 import { trainAdapter, type TrainEvent } from "./train.js";
 
 /** The trainer's operations on a tiny random model and four rows, through the real worker: not a byte printed. */
 
-let writes: MockInstance[] = [];
-
+let terminal: TerminalWatch;
 beforeEach(() => {
-  writes = [
-    vi.spyOn(process.stdout, "write").mockImplementation(() => true),
-    vi.spyOn(process.stderr, "write").mockImplementation(() => true),
-    ...(["log", "info", "warn", "error", "debug"] as const).map((method) => vi.spyOn(console, method).mockImplementation(() => {})),
-  ];
+  terminal = watchTerminal();
 });
-
 afterEach(() => {
-  const written = writes.flatMap((spy) => spy.mock.calls);
-  vi.restoreAllMocks();
-  expect(written).toEqual([]);
+  expect(terminal.stop(), "the operation wrote to the terminal").toEqual([]);
 });
 
 describe("the trainer's operations", () => {

@@ -1,0 +1,36 @@
+/* eslint-disable no-console -- it swaps console's methods to watch them */
+/**
+ * Test support (the `@ats-lora/core/testing` entry): what an operation writes to the terminal. Operations never
+ * print; their tests watch process.stdout, process.stderr and console (which test runners do not route through
+ * process.stdout) and expect nothing.
+ */
+export interface TerminalWatch {
+  /** Restores the streams and console, and returns what was written while watching, each line tagged with where. */
+  stop(): string[];
+}
+
+const CONSOLE_METHODS = ["log", "info", "warn", "error", "debug"] as const;
+
+export function watchTerminal(): TerminalWatch {
+  const written: string[] = [];
+  const streams = [
+    ["stdout", process.stdout],
+    ["stderr", process.stderr],
+  ] as const;
+  const originalWrites = streams.map(([, stream]) => stream.write);
+  for (const [name, stream] of streams) {
+    stream.write = ((chunk: unknown) => {
+      written.push(`${name}: ${String(chunk)}`);
+      return true;
+    }) as typeof stream.write;
+  }
+  const originalConsole = CONSOLE_METHODS.map((method) => console[method]);
+  for (const method of CONSOLE_METHODS) console[method] = (...args: unknown[]) => void written.push(`console.${method}: ${args.map(String).join(" ")}`);
+  return {
+    stop() {
+      streams.forEach(([, stream], i) => (stream.write = originalWrites[i]!));
+      CONSOLE_METHODS.forEach((method, i) => (console[method] = originalConsole[i]!));
+      return written;
+    },
+  };
+}
