@@ -109,3 +109,21 @@ describe("package floors", () => {
     expect(circles).toEqual([]);
   });
 });
+
+describe("command files", () => {
+  it("stay thin: flags, one operation, rendering — 120 lines at most", () => {
+    const long: string[] = [];
+    for (const name of packages) {
+      const src = path.join(PACKAGES, name, "src");
+      const commandDir = path.join(src, "commands");
+      const files = [path.join(src, "command.ts"), ...(fs.existsSync(commandDir) ? sources(commandDir) : [])].filter(
+        (file) => fs.existsSync(file) && !file.endsWith(".test.ts"),
+      );
+      for (const file of files) {
+        const lines = fs.readFileSync(file, "utf8").split("\n").length - 1;
+        if (lines > 120) long.push(`${path.relative(PACKAGES, file)}: ${lines} lines`);
+      }
+    }
+    expect(long).toEqual([]);
+  });
+});
