@@ -8,6 +8,8 @@ import { FORMATS } from "./training-pairs.js";
 const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
+/** How the base model's weights are loaded (model.quantization, demo.quantization, train --quantization). */
+export const QUANTIZATION_MODES = ["auto", "4bit", "8bit", "none"] as const;
 
 /**
  * The whole configuration. Every key is required here: configs/default.yaml supplies each default, and the
@@ -16,7 +18,7 @@ const nonNegativeInt = z.number().int().nonnegative();
 export const ConfigSchema = z.strictObject({
   model: z.strictObject({
     base: z.string().min(1),
-    quantization: z.enum(["auto", "4bit", "8bit", "none"]),
+    quantization: z.enum(QUANTIZATION_MODES),
     bnb_4bit_quant_type: z.enum(["nf4", "fp4"]),
     bnb_4bit_double_quant: z.boolean(),
     compute_dtype: z.enum(["bfloat16", "float16", "float32"]),
@@ -102,7 +104,7 @@ export const ConfigSchema = z.strictObject({
     train_steps: positiveInt,
     batch_size: positiveInt,
     learning_rate: z.number().positive(),
-    quantization: z.enum(["auto", "4bit", "8bit", "none"]),
+    quantization: z.enum(QUANTIZATION_MODES),
     target_modules: z.array(z.string().min(1)).min(1),
     max_new_tokens: positiveInt,
   }),
