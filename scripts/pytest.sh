@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${ATS_LORA_PYTHON:-.venv/bin/python}"
-exec "$python" -m pytest -q -p no:cacheprovider packages/trainer/worker/tests "$@"
+exec "$python" -m pytest -q -p no:cacheprovider packages/worker/python/tests "$@"

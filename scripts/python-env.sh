@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates (or updates) .venv, the Python environment of the worker (packages/trainer/worker/requirements*.txt)
+# Creates (or updates) .venv, the Python environment of the worker (packages/worker/python/requirements*.txt)
 # and of the project's tools (requirements/tools.txt), from pinned versions. Idempotent: does nothing when the
 # installed set already matches the pins. ATS_LORA_TOOLS_PYTHON picks the interpreter that creates it (default
 # python3); ATS_LORA_PYTHON, read by the CLI, can point the worker at another environment instead.
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 python="${ATS_LORA_TOOLS_PYTHON:-python3}"
 venv=.venv
 stamp="$venv/.requirements.sha256"
-requirements=(requirements/tools.txt packages/trainer/worker/requirements.txt packages/trainer/worker/requirements-test.txt)
+requirements=(requirements/tools.txt packages/worker/python/requirements.txt packages/worker/python/requirements-test.txt)
 want="$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0

@@ -14,7 +14,8 @@ import { buildTrainingPairs, type TrainingPairsManifest } from "@ats-lora/datase
 import { evaluateModels, type EvalReport, type ReportFiles } from "@ats-lora/evaluator";
 import { feedbackStats, importFeedback, type FeedbackStats, type ImportReport } from "@ats-lora/feedback";
 import { buildKnowledgeStore, type BuildStoreReport } from "@ats-lora/rag";
-import { createTinyModel, trainAdapter, type ResultOf } from "@ats-lora/trainer";
+import { createTinyModel, trainAdapter } from "@ats-lora/trainer";
+import type { ResultOf } from "@ats-lora/worker";
 import { openMetadata, openRunner } from "./wiring.js";
 
 export interface DemoInput {

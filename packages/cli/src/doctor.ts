@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { throwIfAborted, type OperationContext, type OperationOptions } from "@ats-lora/core";
-import type { ResultOf } from "@ats-lora/trainer";
+import type { ResultOf } from "@ats-lora/worker";
 
 export interface InspectMachineInput {
   /** The worker's Python; default $ATS_LORA_PYTHON, else the project's .venv. */
@@ -34,7 +34,7 @@ export async function inspectMachine(input: InspectMachineInput, context: Operat
     disk: { path: context.paths.workdir, free_bytes: disk.bavail * disk.bsize, total_bytes: disk.blocks * disk.bsize },
   };
   throwIfAborted(options.signal, "doctor");
-  const { WorkerClient, workerPython } = await import("@ats-lora/trainer");
+  const { WorkerClient, workerPython } = await import("@ats-lora/worker");
   try {
     report.python_executable = workerPython(input.python);
     const { client, info } = await WorkerClient.start({ python: input.python });

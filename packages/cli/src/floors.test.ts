@@ -11,6 +11,7 @@ const FLOORS: Record<string, number> = {
   evaluator: 2,
   "dataset-builder": 2,
   rag: 2,
+  worker: 1,
   trainer: 2,
   models: 2,
   inference: 2,

@@ -15,7 +15,7 @@ export async function openRetriever(store: string, config: AtsConfig) {
 
 /** The Python worker as eval runs models on it. */
 export async function openRunner(logFile: string) {
-  const { WorkerClient, workerModelRunner } = await import("@ats-lora/trainer");
+  const { WorkerClient, workerModelRunner } = await import("@ats-lora/worker");
   const { client } = await WorkerClient.start({ logFile });
   return { runner: workerModelRunner(client), close: () => client.close() };
 }

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { bundledDataDir, throwIfAborted, type OperationContext, type OperationOptions, type ProgressEvent } from "@ats-lora/core";
-import type { ResultOf } from "./protocol.js";
-import { WorkerClient } from "./worker-client.js";
+import type { ResultOf } from "@ats-lora/worker";
+import { WorkerClient } from "@ats-lora/worker";
 
 export interface CreateTinyModelInput {
   /** The folder to write the model to. */

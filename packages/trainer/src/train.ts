@@ -2,11 +2,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { InputError, trainingPairsFile, type AtsConfig, type OperationContext, type OperationOptions } from "@ats-lora/core";
 import type { z } from "zod";
-import { resolveModelArgument } from "./model-runner.js";
+import { resolveModelArgument } from "@ats-lora/worker";
 import { fileSha256, lockOutputFolder, prepareOutputFolder, reserveModelFolder, type RunSettings } from "./output-folder.js";
-import type { Notification, ResultOf, TrainParams } from "./protocol.js";
+import type { Notification, ResultOf, TrainParams } from "@ats-lora/worker";
 import { checkTrainingData, type TrainingDataSummary } from "./training-data.js";
-import { WorkerClient } from "./worker-client.js";
+import { WorkerClient } from "@ats-lora/worker";
 
 /**
  * What one training run takes besides the configuration. The base model (model.base), the format

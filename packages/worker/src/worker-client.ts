@@ -26,9 +26,9 @@ export interface WorkerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Where the worker's Python package lives (packages/trainer/worker). */
+/** Where the worker's Python package lives (packages/worker/python). */
 export function workerDir(): string {
-  return path.join(installRoot(), "packages", "trainer", "worker");
+  return path.join(installRoot(), "packages", "worker", "python");
 }
 
 export function workerPython(explicit?: string): string {

@@ -8,12 +8,12 @@ import { pythonProtocolTypes } from "./python-types.js";
  * The contracts the Python worker ships inside its package (ats_lora_worker/contracts), generated from the
  * TypeScript definitions: the protocol's JSON Schema and the Python types and constants made from it, and core's
  * training-pairs JSON Schema, against which the worker checks every row it trains on. write-worker-contracts.ts
- * writes them (pnpm --filter @ats-lora/trainer worker-contracts); protocol.test.ts fails when they are stale.
+ * writes them (pnpm --filter @ats-lora/worker worker-contracts); protocol.test.ts fails when they are stale.
  */
 
-/** packages/trainer/worker/ats_lora_worker/contracts (this file sits in src/ or dist/ of packages/trainer). */
+/** packages/worker/python/ats_lora_worker/contracts (this file sits in src/ or dist/ of packages/worker). */
 export function workerContractsDir(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "worker", "ats_lora_worker", "contracts");
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "python", "ats_lora_worker", "contracts");
 }
 
 const json = (document: unknown): string => `${JSON.stringify(document, null, 2)}\n`;

@@ -1,8 +1,8 @@
 """The contracts the TypeScript side defines, shipped inside this package (as package data, so an installed
 worker has them too).
 
-Generated, not to be edited (`pnpm --filter @ats-lora/trainer worker-contracts` writes them):
-- protocol.schema.json: the worker protocol (packages/trainer/src/protocol.ts), and protocol_types.py, its
+Generated, not to be edited (`pnpm --filter @ats-lora/worker worker-contracts` writes them):
+- protocol.schema.json: the worker protocol (packages/worker/src/protocol.ts), and protocol_types.py, its
   params dataclasses, result and notification TypedDicts, version and error codes;
 - training-pairs.schema.json: the rows the worker trains on (packages/core/src/training-pairs.ts).
 

@@ -203,7 +203,7 @@ export const RpcResponse = z.union([
 export const RpcNotification = z.strictObject({ jsonrpc: z.literal("2.0"), method: z.string(), params: z.record(z.string(), z.unknown()) });
 
 /** The command that regenerates the worker's contract files (worker-contracts.ts). */
-export const REGENERATE = "pnpm --filter @ats-lora/trainer worker-contracts";
+export const REGENERATE = "pnpm --filter @ats-lora/worker worker-contracts";
 
 const pascal = (name: string): string => name.replace(/(^|_)(\w)/g, (_, __, letter: string) => letter.toUpperCase());
 
@@ -250,7 +250,7 @@ export function protocolJsonSchema(): ProtocolJsonSchema {
   }
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
-    $comment: `Generated from packages/trainer/src/protocol.ts; do not edit. Regenerate: ${REGENERATE}`,
+    $comment: `Generated from packages/worker/src/protocol.ts; do not edit. Regenerate: ${REGENERATE}`,
     "x-protocol-version": PROTOCOL_VERSION,
     "x-error-codes": ERROR_CODES,
     "x-methods": methods,

@@ -1,6 +1,6 @@
 """The worker protocol's types and constants, generated from protocol.schema.json beside this file.
 
-Generated from packages/trainer/src/protocol.ts; do not edit. Regenerate: pnpm --filter @ats-lora/trainer worker-contracts
+Generated from packages/worker/src/protocol.ts; do not edit. Regenerate: pnpm --filter @ats-lora/worker worker-contracts
 
 A request's params arrive as a frozen dataclass, built by `from_json` from params the schema has validated;
 results and notifications are TypedDicts: the JSON the worker sends."""
