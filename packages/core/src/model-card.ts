@@ -1,0 +1,143 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { InputError } from "./errors.js";
+import { sha256File } from "./hashing.js";
+import { FORMATS } from "./training-pairs.js";
+
+/**
+ * The record every model folder under models/ carries (model.json): a base model says where it came from and
+ * which file it is; an adapter says which base file it was trained on (lineage), so that exporting it or running
+ * it against another base is an error that names both. Written by `models pull` and `train`, read by `models
+ * list`, `export`, `chat`, `eval` and `serve`.
+ */
+export const MODEL_CARD_FILE = "model.json";
+
+export const ModelSourceSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("pypi"), package: z.string().min(1), version: z.string().min(1), member: z.string().min(1) }),
+  z.object({ kind: z.literal("hub"), id: z.string().min(1), revision: z.string().nullable() }),
+  z.object({ kind: z.literal("file"), path: z.string().min(1) }),
+]);
+export type ModelSource = z.infer<typeof ModelSourceSchema>;
+
+/** How a base model's weights are stored: one GGUF file, an HF folder (config.json + safetensors), or a hub id. */
+export const BASE_FORMATS = ["gguf", "hf", "hub"] as const;
+export type BaseFormat = (typeof BASE_FORMATS)[number];
+
+export const BaseModelCardSchema = z.object({
+  kind: z.literal("base"),
+  name: z.string().min(1),
+  format: z.enum(["gguf", "hf"]),
+  /** The weights, relative to the folder: the .gguf file, or "." for an HF folder. */
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size_bytes: z.number().int().nonnegative(),
+  source: ModelSourceSchema,
+  license: z.string().nullable(),
+  pulled_at: z.string(),
+});
+export type BaseModelCard = z.infer<typeof BaseModelCardSchema>;
+
+/** A base model as an adapter records it: where it was and the fingerprint of its weights. */
+export const BaseReferenceSchema = z.object({
+  /** As given to train: an absolute path for local models, the id for hub models. */
+  path: z.string().min(1),
+  format: z.enum(BASE_FORMATS),
+  /** The weights that were hashed: the .gguf file, or the HF folder; null for a hub id. */
+  weights: z.string().nullable(),
+  /** sha256 of the GGUF file, or of the HF folder's weight files (see fingerprintBase); null for a hub id. */
+  sha256: z.string().nullable(),
+});
+export type BaseReference = z.infer<typeof BaseReferenceSchema>;
+
+export const AdapterCardSchema = z.object({
+  kind: z.literal("adapter"),
+  base: BaseReferenceSchema,
+  training_format: z.enum(FORMATS),
+  created_at: z.string(),
+});
+export type AdapterCard = z.infer<typeof AdapterCardSchema>;
+
+export const ModelCardSchema = z.discriminatedUnion("kind", [BaseModelCardSchema, AdapterCardSchema]);
+export type ModelCard = z.infer<typeof ModelCardSchema>;
+
+/** The folder's model.json, or undefined when it has none; an unreadable or invalid one is an InputError naming the field. */
+export function readModelCard(dir: string): ModelCard | undefined {
+  const file = path.join(dir, MODEL_CARD_FILE);
+  if (!fs.existsSync(file)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { hint: "restore it, or pull or train the model again" });
+  }
+  const parsed = ModelCardSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InputError(`${file}: ${issue.path.join(".") || "(root)"}: ${issue.message}`, { hint: "restore it, or pull or train the model again" });
+  }
+  return parsed.data;
+}
+
+export function writeModelCard(dir: string, card: ModelCard): void {
+  const file = path.join(dir, MODEL_CARD_FILE);
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(ModelCardSchema.parse(card), null, 2)}\n`);
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+const WEIGHT_FILE = /\.(safetensors|bin|pt|pth|gguf)$/;
+
+/**
+ * A base model's fingerprint: a .gguf file's sha256; for a folder with a base model.json, that of the file it
+ * names; for an HF folder, the sha256 of its weight files' names and hashes (sorted); for anything else (a hub
+ * id), no hash.
+ */
+export function fingerprintBase(base: string): BaseReference {
+  if (!fs.existsSync(base)) return { path: base, format: "hub", weights: null, sha256: null };
+  const absolute = path.resolve(base);
+  if (fs.statSync(absolute).isFile()) {
+    if (!absolute.endsWith(".gguf")) throw new InputError(`${base} is a file but not a .gguf model`, { hint: "pass a GGUF file, a model folder or a hub id" });
+    return { path: absolute, format: "gguf", weights: absolute, sha256: sha256File(absolute) };
+  }
+  const card = readModelCard(absolute);
+  if (card?.kind === "base" && card.format === "gguf") {
+    const weights = path.join(absolute, card.file);
+    if (!fs.existsSync(weights)) throw new InputError(`${path.join(absolute, MODEL_CARD_FILE)} names ${card.file}, which is missing`, { hint: `pull it again: ats-lora models pull ${card.name}` });
+    return { path: absolute, format: "gguf", weights, sha256: sha256File(weights) };
+  }
+  const ggufs = fs.readdirSync(absolute).filter((name) => name.endsWith(".gguf"));
+  if (!fs.existsSync(path.join(absolute, "config.json")) && ggufs.length === 1) {
+    const weights = path.join(absolute, ggufs[0]!);
+    return { path: absolute, format: "gguf", weights, sha256: sha256File(weights) };
+  }
+  const files = fs.readdirSync(absolute).filter((name) => WEIGHT_FILE.test(name)).sort();
+  const hash = crypto.createHash("sha256");
+  for (const name of files) hash.update(`${name} ${sha256File(path.join(absolute, name))}\n`);
+  return { path: absolute, format: "hf", weights: absolute, sha256: files.length > 0 ? hash.digest("hex") : null };
+}
+
+/**
+ * Refuses to use an adapter with a base other than the one it was trained on: the recorded fingerprint must
+ * match the given base's. An adapter without a model.json (trained before lineage was recorded) is not checked.
+ */
+export function checkAdapterBase(adapterDir: string, base: BaseReference): void {
+  const card = readModelCard(adapterDir);
+  if (card?.kind !== "adapter") return;
+  const recorded = card.base;
+  if (recorded.sha256 === null || base.sha256 === null) {
+    if (recorded.path !== base.path && recorded.format === "hub") {
+      throw new InputError(`the adapter ${adapterDir} was trained on ${recorded.path}, not ${base.path}`, { hint: `use its base: ${recorded.path}` });
+    }
+    return;
+  }
+  if (recorded.sha256 !== base.sha256) {
+    throw new InputError(`the adapter ${adapterDir} was trained on another base model than ${base.path}`, {
+      details: [
+        `trained on: ${recorded.weights ?? recorded.path} (sha256 ${recorded.sha256.slice(0, 16)}…)`,
+        `given:      ${base.weights ?? base.path} (sha256 ${base.sha256.slice(0, 16)}…)`,
+      ],
+      hint: `use the base it was trained on (${recorded.path}), or train a new adapter on ${base.path}`,
+    });
+  }
+}
