@@ -10,12 +10,14 @@ have_cblas() { for dir in /usr/include /usr/include/*-linux-gnu /usr/local/inclu
 have_lib() { for file in /usr/lib/*-linux-gnu/"$1".so /usr/lib/"$1".so /usr/lib64/"$1".so /usr/local/lib/"$1".so; do [ -e "$file" ] && return 0; done; return 1; }
 have_chromium() { [ -n "${CHROMIUM_PATH:-}" ] && [ -x "$CHROMIUM_PATH" ] && return 0; command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; }
 
-# Debian/Ubuntu package names. patch applies scripts/faiss/*.patch to faiss's source.
+# Debian/Ubuntu package names. patch applies scripts/faiss/*.patch to faiss's source; git clones the llama.cpp
+# source node-llama-cpp ships (a git bundle) for `export`'s converters.
 missing=()
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v patch >/dev/null 2>&1 || missing+=(patch)
+command -v git >/dev/null 2>&1 || missing+=(git)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 have_cblas || missing+=(libblas-dev)
 have_lib liblapack || missing+=(liblapack-dev)

@@ -9,6 +9,10 @@ const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 /** How the base model's weights are loaded (model.quantization, demo.quantization, train --quantization). */
+/** What generates during eval: node-llama-cpp where the base is a GGUF (auto), or always one of the two. */
+export const EVAL_ENGINES = ["auto", "llama", "worker"] as const;
+export type EvalEngine = (typeof EVAL_ENGINES)[number];
+
 export const QUANTIZATION_MODES = ["auto", "4bit", "8bit", "none"] as const;
 
 /**
@@ -97,6 +101,7 @@ export const ConfigSchema = z.strictObject({
   }),
   eval: z.strictObject({
     max_new_tokens: positiveInt,
+    engine: z.enum(EVAL_ENGINES),
     bootstrap_samples: positiveInt,
   }),
   demo: z.strictObject({

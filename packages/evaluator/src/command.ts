@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { createRunContext, nonNegativeInt, positiveInt, renderEvents, withCtrlC, type GlobalOptions } from "@ats-lora/core";
+import { createRunContext, EVAL_ENGINES, nonNegativeInt, positiveInt, renderEvents, withCtrlC, type EvalEngine, type GlobalOptions } from "@ats-lora/core";
 import { BASELINES } from "./baseline.js";
 import type { EvalWiring } from "./evaluate-models.js";
 import type { SystemFlags } from "./systems.js";
@@ -13,6 +13,7 @@ interface EvalOptions extends SystemFlags {
   out?: string;
   limit?: number;
   seed?: number;
+  engine?: EvalEngine;
 }
 
 /** `ats-lora eval`: task metrics of a model, adapter or predictions file, compared with a base, another version or a baseline. */
@@ -30,10 +31,12 @@ export function evalCommand(wiring: EvalWiring = {}): Command {
     .addOption(new Option("--baseline <method>", "add a match-score baseline: tfidf (section-weighted TF-IDF cosine) or embedding (repeatable)").argParser(baselineMethods))
     .option("--limit <n>", "only the first n test examples (a quick look; intervals get wide)", positiveInt)
     .option("--seed <n>", "generation and bootstrap seed (training.seed)", nonNegativeInt)
+    .addOption(new Option("--engine <engine>", "what generates: auto (node-llama-cpp when the base is a GGUF, else the Python worker), llama or worker (eval.engine)").choices(EVAL_ENGINES))
     .addHelpText(
       "after",
       `
-Generation is greedy through the Python worker; every metric is computed from the outputs: semantic
+Generation is greedy, through node-llama-cpp when the base model is a GGUF (an adapter is exported as a LoRA
+GGUF once), else through the Python worker (--engine picks); every metric is computed from the outputs: semantic
 similarity (the embedder), ROUGE-L, exact match, loss and perplexity of the reference, latency, tokens/s; JSON
 validity and field P/R/F1 for resume_parse; relevance, specificity and follow-up focus for interview_question;
 MAE, RMSE, R², Pearson, Spearman, ±0.2 accuracy and 0.5-threshold P/R/F1 for match_score. Comparisons use a
@@ -53,7 +56,7 @@ Examples:
         import("./systems.js"),
       ]);
       const systems = systemsFrom(options);
-      const input = { ...wiring, systems, testData: options.testData, limit: options.limit, rag: options.rag, outDir: options.out, maxNewTokens: options.maxNewTokens, seed: options.seed };
+      const input = { ...wiring, systems, testData: options.testData, limit: options.limit, rag: options.rag, outDir: options.out, maxNewTokens: options.maxNewTokens, seed: options.seed, engine: options.engine };
       const events = renderEvents(context);
       const stopping = systems.some(needsModel) ? "stopping: asking the worker to stop (Ctrl-C again to force)" : "stopping (Ctrl-C again to force)";
       const result = await withCtrlC((signal) => evaluateModels(input, context, { signal, onEvent: events.onEvent }), () => context.reporter.info(stopping)).finally(events.done);

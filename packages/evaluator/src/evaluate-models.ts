@@ -1,6 +1,14 @@
 import fs from "node:fs";
 import path from "node:path";
-import { InputError, progressEvents, throwIfAborted, type AtsConfig, type OperationContext, type OperationOptions } from "@ats-lora/core";
+import {
+  InputError,
+  progressEvents,
+  throwIfAborted,
+  type AtsConfig,
+  type EvalEngine,
+  type OperationContext,
+  type OperationOptions,
+} from "@ats-lora/core";
 import { Embedder } from "@ats-lora/embeddings";
 import { evaluate, type ModelRunner, type PassageRetriever } from "./evaluate.js";
 import { attachMetadata, readTestData, resolveTestFile, type EvalExample, type MetadataLookup } from "./held-out-set.js";
@@ -10,7 +18,8 @@ import { needsModel, type SystemSpec } from "./systems.js";
 
 /** What the cli wires in, so this package depends on neither the trainer, the rag store nor the feedback store. */
 export interface EvalWiring {
-  openRunner?: (logFile: string) => Promise<{ runner: ModelRunner; close(): Promise<void> }>;
+  /** The models' runner: node-llama-cpp for GGUF bases, the Python worker otherwise (engine picks; see eval.engine). */
+  openRunner?: (logFile: string, options: { engine: EvalEngine; context: OperationContext }) => Promise<{ runner: ModelRunner; close(): Promise<void> }>;
   openRetriever?: (store: string, config: AtsConfig) => Promise<{ retriever: PassageRetriever; close(): Promise<void> }>;
   /** Interaction metadata by id from the workdir's feedback store (a follow-up's vague part); undefined without a store. */
   openMetadata?: (storeFile: string) => Promise<{ lookup: MetadataLookup; close(): void } | undefined>;
@@ -29,6 +38,8 @@ export interface EvaluateModelsInput extends EvalWiring {
   outDir?: string;
   /** Default eval.max_new_tokens. */
   maxNewTokens?: number;
+  /** What generates: auto (node-llama-cpp when the base is a GGUF), llama or worker; default eval.engine. */
+  engine?: EvalEngine;
   /** Generation and bootstrap seed; default training.seed. */
   seed?: number;
   /** A runner already started, kept open; without one, openRunner starts one when a system needs a model. */
@@ -59,7 +70,7 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
   const outDir = input.outDir ?? path.join(paths.workdir, "eval", `${systems[0]!.name}-${stamp(input.now ?? new Date())}`);
   fs.mkdirSync(outDir, { recursive: true });
   const modelNeeded = systems.some(needsModel) && !input.runner;
-  if (modelNeeded && !input.openRunner) throw new InputError("evaluating a model needs the Python worker, which this program does not include");
+  if (modelNeeded && !input.openRunner) throw new InputError("evaluating a model needs a model runner (node-llama-cpp or the Python worker), which this program does not include");
   if (input.rag && !input.openRetriever) throw new InputError("--rag needs the knowledge store, which this program does not include");
   let knowledge: Awaited<ReturnType<NonNullable<EvalWiring["openRetriever"]>>> | undefined;
   let worker: Awaited<ReturnType<NonNullable<EvalWiring["openRunner"]>>> | undefined;
@@ -70,7 +81,7 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
   signal?.addEventListener("abort", cancel);
   try {
     if (input.rag) knowledge = await input.openRetriever!(input.rag === true ? paths.vectorStore : input.rag, config);
-    if (modelNeeded) worker = await input.openRunner!(path.join(outDir, "worker.log"));
+    if (modelNeeded) worker = await input.openRunner!(path.join(outDir, "worker.log"), { engine: input.engine ?? config.eval.engine, context });
     throwIfAborted(signal, "evaluation", "nothing was written; run the command again to evaluate");
     embedder = await Embedder.fromConfig(config, { cacheFile: paths.embeddingCache });
     const { report, examples: records } = await evaluate({

@@ -1,6 +1,15 @@
 import fs from "node:fs";
 import path from "node:path";
-import { InputError, trainingPairsFile, type AtsConfig, type OperationContext, type OperationOptions } from "@ats-lora/core";
+import {
+  fingerprintBase,
+  InputError,
+  trainingPairsFile,
+  writeModelCard,
+  type AtsConfig,
+  type BaseReference,
+  type OperationContext,
+  type OperationOptions,
+} from "@ats-lora/core";
 import type { z } from "zod";
 import { resolveModelArgument } from "@ats-lora/worker";
 import { fileSha256, lockOutputFolder, prepareOutputFolder, reserveModelFolder, type RunSettings } from "./output-folder.js";
@@ -159,6 +168,8 @@ export async function trainAdapter(
 /** Checks the data, then trains holding the output folder's lock. */
 async function trainLocked(run: TrainRun, input: TrainAdapterInput, emit: (event: TrainEvent) => void, signal?: AbortSignal): Promise<TrainOutcome> {
   const data = checkTrainingData(run.dataDir, run.config.training.format);
+  // Fingerprinted before the run, so the lineage names the base file as it was when training read it.
+  const base = fingerprintBase(run.config.model.base);
   const outputDir = path.resolve(run.outputDir);
   const release = lockOutputFolder(outputDir);
   try {
@@ -167,10 +178,17 @@ async function trainLocked(run: TrainRun, input: TrainAdapterInput, emit: (event
       overwrite: input.overwrite ?? false,
       onWarning: (message) => emit({ method: "log", params: { message } }),
     });
-    return await trainInFolder(run, data, input.python, emit, signal);
+    const outcome = await trainInFolder(run, data, input.python, emit, signal);
+    if (outcome.status === "completed") recordLineage(outputDir, base, run.config.training.format);
+    return outcome;
   } finally {
     release();
   }
+}
+
+/** model.json: the base file the adapter was trained on, so export and inference can refuse another base. */
+function recordLineage(outputDir: string, base: BaseReference, format: AtsConfig["training"]["format"]): void {
+  writeModelCard(outputDir, { kind: "adapter", base, training_format: format, created_at: new Date().toISOString() });
 }
 
 async function trainInFolder(
