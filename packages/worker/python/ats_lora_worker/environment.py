@@ -10,7 +10,7 @@ from . import __version__
 from .contracts.protocol_types import PROTOCOL_VERSION, InitializeResult
 from .modeling import bitsandbytes_support
 
-PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets", "safetensors", "tokenizers"]
+PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets", "safetensors", "tokenizers", "gguf", "sentencepiece"]
 
 
 def describe() -> InitializeResult:

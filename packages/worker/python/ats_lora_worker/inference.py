@@ -19,6 +19,7 @@ from .contracts.protocol_types import (
     ScoreResult,
 )
 from .errors import BadInput
+from .gguf_base import training_folder
 from .modeling import is_seq2seq, load_tokenizer, read_model_config, seq2seq_answer_ids
 
 
@@ -34,11 +35,12 @@ def resolve(model: str, base: str | None) -> tuple[str, str | None]:
     return model, None
 
 
-def load(model_arg: str, base_arg: str | None):
+def load(model_arg: str, base_arg: str | None, emit: Emit | None = None):
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     base, adapter = resolve(model_arg, base_arg)
+    base = training_folder(base, emit)
     config = read_model_config(base)
     auto = AutoModelForSeq2SeqLM if is_seq2seq(config) else AutoModelForCausalLM
     cuda = torch.cuda.is_available()
@@ -47,7 +49,8 @@ def load(model_arg: str, base_arg: str | None):
         model = auto.from_pretrained(base, dtype=dtype, device_map="auto" if cuda else "cpu")
     except Exception as error:  # noqa: BLE001
         raise BadInput(f"cannot load the model {base}: {str(error).splitlines()[0]}") from error
-    tokenizer = load_tokenizer(adapter or base)
+    # Training saves its tokenizer with the adapter; an adapter saved without one uses its base's.
+    tokenizer = load_tokenizer(adapter if adapter and _has_tokenizer(adapter) else base)
     if adapter:
         from peft import PeftModel
 
@@ -56,22 +59,29 @@ def load(model_arg: str, base_arg: str | None):
     return model, tokenizer, bool(getattr(model.config, "is_encoder_decoder", False)) or is_seq2seq(config)
 
 
+def _has_tokenizer(folder: str) -> bool:
+    return any((Path(folder) / name).exists() for name in ("tokenizer_config.json", "tokenizer.json"))
+
+
 _inference: dict[str, Any] = {}
 
 
 def _stamp(path: str | None) -> float | None:
-    """When a local model folder last changed (a retrained adapter is a different model), None for hub ids."""
-    if not path or not Path(path).is_dir():
+    """When a local model (folder or GGUF file) last changed (a retrained adapter is a different model), None for
+    hub ids."""
+    if not path or not Path(path).exists():
         return None
+    if Path(path).is_file():
+        return Path(path).stat().st_mtime
     return max((entry.stat().st_mtime for entry in Path(path).iterdir() if entry.is_file()), default=0.0)
 
 
-def load_for_inference(model_arg: str, base_arg: str | None):
+def load_for_inference(model_arg: str, base_arg: str | None, emit: Emit | None = None):
     """`load`, keeping the last model: an evaluation asks generate and then score of the same model in turn."""
     key = (model_arg, base_arg, _stamp(model_arg), _stamp(base_arg))
     if _inference.get("key") != key:
         release_inference_model()
-        _inference.update(key=key, value=load(model_arg, base_arg))
+        _inference.update(key=key, value=load(model_arg, base_arg, emit))
     return _inference["value"]
 
 
@@ -90,7 +100,9 @@ def release_inference_model() -> None:
 
 
 def format_prompt(tokenizer, prompt: str) -> str:
-    """The prompt as training framed it: through the chat template when the tokenizer has one."""
+    """The prompt as training framed it: through the chat template when the tokenizer has one, as the single
+    user message [{"role": "user", "content": prompt}]. core's promptMessages (packages/core/src/prompt.ts) is the
+    TypeScript twin that node-llama-cpp inference renders: the two must build the same messages."""
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
     return prompt
@@ -101,7 +113,7 @@ def generate(params: GenerateParams, emit: Emit, cancel: threading.Event) -> Gen
     from transformers import set_seed
 
     set_seed(params.seed)
-    model, tokenizer, seq2seq = load_for_inference(params.model, params.base)
+    model, tokenizer, seq2seq = load_for_inference(params.model, params.base, emit)
     temperature = params.temperature
     outputs: list[GenerateResultOutput] = []
     total = len(params.prompts)
@@ -153,7 +165,7 @@ def score(params: ScoreParams, emit: Emit, cancel: threading.Event) -> ScoreResu
     prompts, references = params.prompts, params.references
     if len(prompts) != len(references):
         raise BadInput(f"{len(prompts)} prompts but {len(references)} references")
-    model, tokenizer, seq2seq = load_for_inference(params.model, params.base)
+    model, tokenizer, seq2seq = load_for_inference(params.model, params.base, emit)
     losses: list[float | None] = []
     counts: list[int] = []
     for index, (prompt, reference) in enumerate(zip(prompts, references, strict=True)):
@@ -185,16 +197,24 @@ def score(params: ScoreParams, emit: Emit, cancel: threading.Event) -> ScoreResu
 
 def merge(params: MergeParams) -> MergeResult:
     """Folds the LoRA update into the base weights and saves a plain model (full precision)."""
-    from peft import PeftModel
-
-    release_inference_model()
-    base, adapter = resolve(params.adapter, params.base)
-    if adapter is None:
-        raise BadInput(f"{params.adapter} is not an adapter folder (no adapter_config.json)")
-    model, tokenizer, _ = load(base, None)
-    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     output = Path(params.output_dir)
+    base, adapter = save_merged(params.adapter, params.base, output)
+    return {"output_dir": str(output), "base": base, "adapter": adapter}
+
+
+def save_merged(adapter_arg: str, base_arg: str | None, output: Path, emit: Emit | None = None) -> tuple[str, str]:
+    """The adapter merged into its base, saved in `output` as an HF folder with the tokenizer (chat template
+    included) and a generation config that names the EOS token; returns (the base's training folder, adapter)."""
+    release_inference_model()
+    base, adapter = resolve(adapter_arg, base_arg)
+    if adapter is None:
+        raise BadInput(f"{adapter_arg} is not an adapter folder (no adapter_config.json)")
+    base = training_folder(base, emit)
+    model, tokenizer, _ = load(adapter, base, emit)
+    merged = model.merge_and_unload()
+    if merged.generation_config.eos_token_id is None and tokenizer.eos_token_id is not None:
+        merged.generation_config.eos_token_id = tokenizer.eos_token_id
     output.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(output)
     tokenizer.save_pretrained(output)
-    return {"output_dir": str(output), "base": base, "adapter": adapter}
+    return base, adapter

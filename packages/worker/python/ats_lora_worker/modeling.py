@@ -56,7 +56,7 @@ def read_model_config(base: str) -> dict[str, Any]:
     path = Path(base)
     if path.exists():
         if not path.is_dir():
-            raise BadInput(f"--base {base} is a file; it must be a model folder or a hub id")
+            raise BadInput(f"--base {base} is a file but not a .gguf model; it must be a GGUF file, a model folder or a hub id")
         config_file = path / "config.json"
         if not config_file.exists():
             raise BadInput(

@@ -30,12 +30,20 @@ from .contracts.protocol_types import (
     CancelResult,
     CreateTinyParams,
     CreateTinyResult,
+    ExportParams,
+    ExportResult,
     GenerateParams,
     GenerateResult,
     InitializeParams,
     InitializeResult,
     MergeParams,
     MergeResult,
+    PrepareBaseParams,
+    PrepareBaseResult,
+    PullHubParams,
+    PullHubResult,
+    PullPackageFileParams,
+    PullPackageFileResult,
     ScoreParams,
     ScoreResult,
     ShutdownParams,
@@ -85,6 +93,10 @@ class Server:
             "score": Method(ScoreParams, self.score, background=True),
             "merge": Method(MergeParams, self.merge, background=True),
             "create_tiny": Method(CreateTinyParams, self.create_tiny, background=True),
+            "pull_package_file": Method(PullPackageFileParams, self.pull_package_file, background=True),
+            "pull_hub": Method(PullHubParams, self.pull_hub, background=True),
+            "prepare_base": Method(PrepareBaseParams, self.prepare_base, background=True),
+            "export": Method(ExportParams, self.export, background=True),
         }
 
     # -- transport -----------------------------------------------------------------------------------------
@@ -204,6 +216,26 @@ class Server:
             on_progress=lambda progress: self.notify("progress", progress),
             should_stop=self.cancel.is_set,
         )
+
+    def pull_package_file(self, params: PullPackageFileParams) -> PullPackageFileResult:
+        from .pull import pull_package_file
+
+        return pull_package_file(params, self.notify, self.cancel)
+
+    def pull_hub(self, params: PullHubParams) -> PullHubResult:
+        from .pull import pull_hub
+
+        return pull_hub(params, self.notify)
+
+    def prepare_base(self, params: PrepareBaseParams) -> PrepareBaseResult:
+        from .gguf_base import prepare_base
+
+        return prepare_base(params, self.notify)
+
+    def export(self, params: ExportParams) -> ExportResult:
+        from .export import export
+
+        return export(params, self.notify, self.cancel)
 
 
 def _finite(value: Any) -> Any:

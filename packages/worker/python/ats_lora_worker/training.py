@@ -21,6 +21,7 @@ from .contracts.protocol import Emit
 from .contracts.protocol_types import TrainParams, TrainResult, TrainResultCompletedMetrics
 from .contracts.training_pairs import TRAINER_COLUMNS, check_rows, pairs_file
 from .errors import BadInput
+from .gguf_base import training_folder
 from .modeling import (
     QuantizationChoice,
     check_target_modules,
@@ -48,14 +49,16 @@ def train(params: TrainParams, emit: Emit, cancel: threading.Event) -> TrainResu
     checkpoints = output_dir / CHECKPOINTS
     set_seed(params.seed)
     files = _pairs_files(params)
-    model_config = read_model_config(params.base)
+    # A GGUF base trains from the HF folder prepared from it (once); metrics keep the base as given.
+    base = training_folder(params.base, emit)
+    model_config = read_model_config(base)
     _check_sequence_length(params, model_config)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     quantization = choose_quantization(params.quantization, device, params.compute_dtype, model_config)
     emit("log", {"message": f"quantization: {quantization.reason}"})
     resume_from = resumable_checkpoint(checkpoints, emit) if params.resume else None
     progress = ProgressCallback(emit, cancel, started)
-    inputs, targets = _trainer_inputs(params, files, model_config, device, quantization, checkpoints, emit, callbacks=[progress])
+    inputs, targets = _trainer_inputs(params, base, files, model_config, device, quantization, checkpoints, emit, callbacks=[progress])
     trainer = RECIPES[params.format](inputs)
     _check_rows_kept(len(inputs.train_rows), len(trainer.train_dataset), params, emit)
 
@@ -91,6 +94,7 @@ def train(params: TrainParams, emit: Emit, cancel: threading.Event) -> TrainResu
 
 def _trainer_inputs(
     params: TrainParams,
+    base: str,
     files: dict[str, Path],
     model_config: dict[str, Any],
     device: str,
@@ -105,9 +109,9 @@ def _trainer_inputs(
 
     model_type = model_config.get("model_type", "")
     seq2seq = is_seq2seq(model_config)
-    tokenizer = load_tokenizer(params.base)
+    tokenizer = load_tokenizer(base)
     model = load_model(
-        params.base,
+        base,
         model_type,
         quantization,
         device,
