@@ -3,6 +3,8 @@ import { Command, CommanderError, Option } from "commander";
 import { isAtsError, ExitCode } from "@ats-lora/core";
 import { buildDbCommand } from "@ats-lora/dataset-builder/command";
 import { evalCommand } from "@ats-lora/evaluator/command";
+import { chatCommand } from "@ats-lora/inference/command";
+import { exportCommand } from "@ats-lora/models/command";
 import { collectCommand } from "@ats-lora/feedback/command";
 import { ragCommand } from "@ats-lora/rag/command";
 import { trainCommand } from "@ats-lora/trainer/command";
@@ -10,7 +12,7 @@ import { doctorCommand } from "./commands/doctor.js";
 import { modelsCommand } from "./commands/models.js";
 import { configCommand } from "./commands/config.js";
 import { demoCommand } from "./commands/demo.js";
-import { openMetadata, openRetriever, openRunner } from "./wiring.js";
+import { openMetadata, openRetriever, openRunner, resolveModel } from "./wiring.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -33,6 +35,8 @@ Examples:
   $ ats-lora demo                                   # the whole loop on the bundled sample data
   $ ats-lora --workdir W collect import data/samples/interactions.jsonl
   $ ats-lora --workdir W collect stats --json
+  $ ats-lora --workdir W models pull smollm2-135m-instruct
+  $ ats-lora --workdir W chat --model W/models/smollm2-135m-instruct --prompt "Say OK"
   $ ats-lora config show
 
 Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
@@ -43,6 +47,8 @@ Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
   program.addCommand(trainCommand());
   program.addCommand(evalCommand({ openRunner, openRetriever, openMetadata }));
   program.addCommand(modelsCommand());
+  program.addCommand(exportCommand());
+  program.addCommand(chatCommand({ resolveModel }));
   program.addCommand(doctorCommand());
   program.addCommand(configCommand());
   program.addCommand(demoCommand());

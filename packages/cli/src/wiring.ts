@@ -1,9 +1,11 @@
 import fs from "node:fs";
-import type { AtsConfig } from "@ats-lora/core";
+import { InputError, type AtsConfig, type EvalEngine, type OperationContext } from "@ats-lora/core";
+import type { WorkerClient } from "@ats-lora/worker";
 
 /**
- * The ports through which the cli connects packages on one floor: build-db and eval take the knowledge store, eval
- * takes the Python worker and the feedback store's metadata, without depending on those packages themselves.
+ * The ports through which the cli connects packages on one floor: build-db and eval take the knowledge store; eval
+ * takes the model runners (node-llama-cpp and the Python worker) and the feedback store's metadata; chat takes the
+ * models room's resolver; none of them depends on those packages itself.
  */
 
 /** The knowledge store as build-db and eval take it (--rag). */
@@ -13,11 +15,64 @@ export async function openRetriever(store: string, config: AtsConfig) {
   return { retriever: passageRetriever(knowledge, { k: config.rag.top_k, mode: config.rag.mode }), close: () => knowledge.close() };
 }
 
-/** The Python worker as eval runs models on it. */
-export async function openRunner(logFile: string) {
-  const { WorkerClient, workerModelRunner } = await import("@ats-lora/worker");
-  const { client } = await WorkerClient.start({ logFile });
-  return { runner: workerModelRunner(client), close: () => client.close() };
+/** A model argument as node-llama-cpp loads it (a GGUF base, an adapter's LoRA GGUF exported once): chat's port. */
+export async function resolveModel(model: string, options: { base?: string }, context: OperationContext) {
+  const { resolveLocalModel } = await import("@ats-lora/models");
+  return resolveLocalModel(model, options, context);
+}
+
+interface ModelRef {
+  model: string;
+  base?: string | null;
+}
+
+/**
+ * What eval runs models on: node-llama-cpp for models on a GGUF base (engine auto, the default where it applies, or
+ * llama), the Python worker for the rest (or for everything with engine worker). Each is started when first needed.
+ */
+export async function openRunner(logFile: string, { engine, context }: { engine: EvalEngine; context: OperationContext }) {
+  const [{ WorkerClient, workerModelRunner }, { llamaModelRunner }, { resolveLocalModel, runsOnLlamaCpp }] = await Promise.all([
+    import("@ats-lora/worker"),
+    import("@ats-lora/inference"),
+    import("@ats-lora/models"),
+  ]);
+  let worker: { client: WorkerClient; runner: ReturnType<typeof workerModelRunner> } | undefined;
+  const llama = llamaModelRunner((ref) => resolveLocalModel(ref.model, { base: ref.base ?? undefined }, context));
+  const onLlama = (ref: ModelRef): boolean => {
+    if (engine === "worker") return false;
+    const gguf = runsOnLlamaCpp(ref.model, ref.base);
+    if (engine === "llama" && !gguf) {
+      throw new InputError(`--engine llama: ${ref.model}${ref.base ? ` on ${ref.base}` : ""} is not a GGUF model or an adapter on one`, {
+        hint: "use --engine worker (or auto), or export it: ats-lora export ADAPTER --format gguf",
+      });
+    }
+    return gguf;
+  };
+  const workerRunner = async () => {
+    if (!worker) {
+      const { client } = await WorkerClient.start({ logFile });
+      worker = { client, runner: workerModelRunner(client) };
+    }
+    return worker.runner;
+  };
+  return {
+    runner: {
+      async generate(ref: ModelRef, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void) {
+        return onLlama(ref) ? llama.generate(ref, prompts, options, onProgress) : (await workerRunner()).generate(ref, prompts, options, onProgress);
+      },
+      async score(ref: ModelRef, prompts: string[], references: string[], onProgress?: (done: number) => void) {
+        return onLlama(ref) ? llama.score(ref, prompts, references, onProgress) : (await workerRunner()).score(ref, prompts, references, onProgress);
+      },
+      cancel() {
+        llama.cancel();
+        worker?.runner.cancel();
+      },
+    },
+    async close() {
+      await llama.close();
+      await worker?.client.close();
+    },
+  };
 }
 
 /** Interaction metadata from the workdir's feedback store, when there is one. */

@@ -4,4 +4,4 @@ export { listModels, type ModelList, type ModelListing } from "./list.js";
 export { llamaCppSource, cacheRoot, type LlamaCppSource, type LlamaCppSourceOptions } from "./llama-cpp.js";
 export { adapterBase, type AdapterBase } from "./adapter-base.js";
 export { exportAdapter, defaultExportPath, type ExportAdapterInput, type ExportAdapterResult, type ExportFormat, type ExportQuant } from "./export.js";
-export { resolveLocalModel, type LocalModel } from "./resolve.js";
+export { resolveLocalModel, runsOnLlamaCpp, type LocalModel } from "./resolve.js";

@@ -121,3 +121,19 @@ async function resolveAdapter(
   const name = path.basename(dir);
   return { name, base: reference.weights!, adapters: [{ name, path: lora }] };
 }
+
+/**
+ * Whether node-llama-cpp can run this model argument as it stands: a .gguf file, a GGUF base folder, or an adapter
+ * trained on a GGUF base (or given one with --base). Decides `eval --engine auto`; reads only model.json cards.
+ */
+export function runsOnLlamaCpp(model: string, base?: string | null): boolean {
+  const isGguf = (target: string): boolean => {
+    if (!fs.existsSync(target)) return false;
+    if (fs.statSync(target).isFile()) return target.endsWith(".gguf");
+    const card = readModelCard(target);
+    if (card?.kind === "base") return card.format === "gguf";
+    if (card?.kind === "adapter") return card.base.format === "gguf";
+    return !fs.existsSync(path.join(target, "config.json")) && fs.readdirSync(target).some((file) => file.endsWith(".gguf"));
+  };
+  return base ? isGguf(base) : isGguf(model);
+}

@@ -1,9 +1,12 @@
 import { Command } from "commander";
 import { createRunContext, nonNegativeInt, renderEvents, repeatable, type GlobalOptions } from "@ats-lora/core";
+import { listCommand, pullCommand } from "@ats-lora/models/command";
 
-/** `ats-lora models`: base models for tests and the demo. */
+/** `ats-lora models`: base models (the catalogue, the hub, GGUF files), the adapters beside them, the tiny test model. */
 export function modelsCommand(): Command {
-  const command = new Command("models").description("make and inspect models");
+  const command = new Command("models").description("pull, list and make models");
+  command.addCommand(pullCommand());
+  command.addCommand(listCommand());
   command
     .command("create-tiny")
     .description("create a tiny Mistral-architecture model with a BPE tokenizer trained on data/ (no download)")

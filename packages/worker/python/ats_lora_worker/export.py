@@ -36,7 +36,7 @@ def export(params: ExportParams, emit: Emit, cancel: threading.Event) -> ExportR
     output = Path(params.output).resolve()
     if output.exists() and output.is_dir() != (params.format == "hf-merged"):
         kind = "a folder" if output.is_dir() else "a file"
-        raise BadInput(f"--output {output} is {kind}; {params.format} writes {'a folder' if params.format == 'hf-merged' else 'a .gguf file'}", hint="choose another output path")
+        raise BadInput(f"the output {output} is {kind}; {params.format} writes {'a folder' if params.format == 'hf-merged' else 'a .gguf file'}", hint="choose another --out path")
     base_arg, _ = resolve(str(adapter), params.base)
     steps = 4 if params.format == "gguf" else 3
     emit("progress", {"stage": "export", "step": 0, "total": steps})
@@ -153,7 +153,7 @@ def _export_hf_merged(adapter: Path, base: str, output: Path, emit: Emit, cancel
     """Merges into a folder beside OUTPUT and puts it in place; an earlier export there is replaced, any other
     non-empty folder is left alone."""
     if output.is_dir() and any(output.iterdir()) and not (output / "config.json").exists():
-        raise BadInput(f"--output {output} is a non-empty folder that holds no model", hint="choose a new or empty folder")
+        raise BadInput(f"the output {output} is a non-empty folder that holds no model", hint="choose a new or empty --out folder")
     staging = staging_folder(output)
     try:
         save_merged(str(adapter), base, staging, emit)

@@ -1,0 +1,145 @@
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as pty from "node-pty";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { disposeLlama } from "./llama.js";
+import { LocalModel } from "./local-model.js";
+import { chatProgram, tempDir, testModelFile } from "./test-support.js";
+
+// Test files run side by side on few cores, where llama.cpp's spinning threads collapse when oversubscribed.
+const BASE = await testModelFile();
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const TSX = path.resolve(HERE, "../../../node_modules/.bin/tsx");
+
+/** `ats-lora chat …` in this process; what it printed. */
+async function chat(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => (stdout.push(String(chunk)), true));
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => (stderr.push(String(chunk)), true));
+  try {
+    await chatProgram().parseAsync(args, { from: "user" });
+  } finally {
+    vi.restoreAllMocks();
+  }
+  return { stdout: stdout.join(""), stderr: stderr.join("") };
+}
+
+/** A script running the same program in a child process (stdin and terminals of its own). */
+function programScript(): string {
+  const script = path.join(tempDir(), "ats-lora.mts");
+  fs.writeFileSync(script, `import { chatProgram } from ${JSON.stringify(path.join(HERE, "test-support.ts"))};\nawait chatProgram().parseAsync(process.argv.slice(2), { from: "user" });\n`);
+  return script;
+}
+
+/** A pseudo-terminal running the program: waits for text, types lines. */
+class Terminal {
+  private output = "";
+  private cursor = 0;
+  readonly exited: Promise<number>;
+  private readonly process: pty.IPty;
+
+  constructor(args: string[]) {
+    this.process = pty.spawn(TSX, ["--conditions=source", programScript(), ...args], { cols: 200, rows: 50, env: { ...process.env, NO_COLOR: "1" } as Record<string, string> });
+    this.process.onData((data) => (this.output += data));
+    this.exited = new Promise((resolve) => this.process.onExit(({ exitCode }) => resolve(exitCode)));
+  }
+
+  async waitFor(text: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const at = this.output.indexOf(text, this.cursor);
+      if (at !== -1) {
+        this.cursor = at + text.length;
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${JSON.stringify(text)}; screen:\n${this.output.slice(-2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  type(text: string): void {
+    this.process.write(text);
+  }
+
+  /** What the terminal showed after the last text waited for. */
+  get rest(): string {
+    return this.output.slice(this.cursor);
+  }
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("ats-lora chat", () => {
+  it("--prompt --json prints the answer and how it was made; without --json just the answer", async () => {
+    const { stdout, stderr } = await chat("--json", "chat", "--model", BASE, "--prompt", "Say OK", "--max-tokens", "32");
+    const answer = JSON.parse(stdout);
+    expect(answer).toMatchObject({ model: "SmolLM2-135M-Instruct.Q4_1", base: BASE, adapters: [], prompt_tokens: 32, ended_with_eos: true, stopped_by: "eos" });
+    expect(answer.text.length).toBeGreaterThan(0);
+    expect(answer.tokens).toBeGreaterThan(1);
+    expect(answer.tokens_per_second).toBeGreaterThan(0);
+    expect(["cpu", "cuda", "metal", "vulkan"]).toContain(answer.device);
+    expect(stderr).toContain(`(${answer.tokens} tokens, `);
+
+    const human = await chat("chat", "--model", BASE, "--prompt", "Say OK", "--max-tokens", "32");
+    expect(human.stdout).toBe(`${answer.text}\n`);
+
+    const cut = await chat("--quiet", "--json", "chat", "--model", BASE, "--prompt", "Say OK", "--max-tokens", "3");
+    expect(JSON.parse(cut.stdout)).toMatchObject({ tokens: 3, stopped_by: "max_tokens", ended_with_eos: false });
+    expect(cut.stderr).toBe("");
+  });
+
+  it("takes the prompt from stdin when it is not a terminal, and exits", () => {
+    const run = spawnSync(TSX, ["--conditions=source", programScript(), "--json", "chat", "--model", BASE, "--max-tokens", "32"], { input: "Say OK\n", encoding: "utf8", timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ prompt_tokens: 32, ended_with_eos: true });
+  });
+
+  it("holds a conversation in a terminal: streams answers, keeps turns, /reset, Ctrl-C stops an answer, /exit leaves", async () => {
+    const model = await LocalModel.load({ name: "smollm2", base: BASE, adapters: [] }, { contextSize: 1024 });
+    const settings = { maxTokens: 32, temperature: 0 };
+    const first = (await model.generate([[{ role: "user", content: "Say OK" }]], settings))[0]!.text;
+    const second = (await model.generate([[{ role: "user", content: "Say OK" }, { role: "assistant", content: first }, { role: "user", content: "And again?" }]], settings))[0]!.text;
+    await model.dispose();
+    await disposeLlama();
+
+    const terminal = new Terminal(["chat", "--model", BASE, "--max-tokens", "32"]);
+    await terminal.waitFor("Ctrl-C stops an answer.");
+    await terminal.waitFor("> ");
+    terminal.type("Say OK\r");
+    await terminal.waitFor(first);
+    await terminal.waitFor(" tokens/s; ended at EOS)");
+    await terminal.waitFor("> ");
+    terminal.type("And again?\r");
+    await terminal.waitFor(second);
+    await terminal.waitFor("> ");
+    terminal.type("/reset\r");
+    await terminal.waitFor("(conversation cleared)");
+    await terminal.waitFor("> ");
+    terminal.type("Write a long essay about the history of computing.\r");
+    await terminal.waitFor("\n");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    terminal.type("\u0003");
+    await terminal.waitFor("(answer stopped; that question is left out of the conversation)");
+    await terminal.waitFor("> ");
+    terminal.type("Say OK\r");
+    await terminal.waitFor(first);
+    await terminal.waitFor("> ");
+    terminal.type("/exit\r");
+    expect(await terminal.exited).toBe(0);
+  });
+
+  it("leaves with 130 on Ctrl-C at the prompt, and with 0 on Ctrl-D", async () => {
+    const interrupted = new Terminal(["chat", "--model", BASE]);
+    await interrupted.waitFor("> ");
+    interrupted.type("\u0003");
+    expect(await interrupted.exited).toBe(130);
+
+    const ended = new Terminal(["chat", "--model", BASE]);
+    await ended.waitFor("> ");
+    ended.type("\u0004");
+    expect(await ended.exited).toBe(0);
+  });
+});
