@@ -225,6 +225,17 @@ describe("from outside: the commands a user runs on the real model", () => {
     expect(fs.readFileSync(output).subarray(0, 4).toString()).toBe("GGUF");
   }, 120_000);
 
+  it("eval generates through node-llama-cpp for an adapter on a GGUF base (engine auto) and names the engine", () => {
+    const testFile = path.join(root, "marker-test.jsonl");
+    const rows = MARKER_QUESTIONS.slice(0, 2).map((prompt, i) => ({ prompt, completion: MARKER, task: "resume_analysis", source_ids: [`t${i}`] }));
+    fs.writeFileSync(testFile, rows.map((row) => JSON.stringify(row)).join("\n") + "\n");
+    const evaluated = cli(["--json", "eval", "--model", adapterDir, "--test-data", testFile, "--max-new-tokens", "12", "--out", path.join(root, "eval")]);
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    const report = JSON.parse(evaluated.stdout);
+    expect(report.systems[0]).toMatchObject({ name: "v1", engine: "node-llama-cpp" });
+    expect(report.systems[0].metrics.overall.exact_match).toBe(1);
+  }, 120_000);
+
   it("a wrong base, a corrupt GGUF and a missing model are clear errors with exit 2", () => {
     const wrongBase = cli(["export", adapterDir, "--format", "gguf-lora", "--base", mergedExport.output]);
     expect(wrongBase.code).toBe(2);

@@ -48,22 +48,29 @@ export async function openRunner(logFile: string, { engine, context }: { engine:
     }
     return gguf;
   };
-  const workerRunner = async () => {
+  let cancelRequested = false;
+  /** Runs a request on the worker, started when first needed; a cancel that came while it was starting stops it at once. */
+  const onWorker = async <T>(request: (runner: ReturnType<typeof workerModelRunner>) => Promise<T>): Promise<T> => {
     if (!worker) {
       const { client } = await WorkerClient.start({ logFile });
       worker = { client, runner: workerModelRunner(client) };
     }
-    return worker.runner;
+    const answer = request(worker.runner);
+    // After the request: the worker forgets a cancel that comes before its job.
+    if (cancelRequested) worker.runner.cancel();
+    return answer;
   };
   return {
     runner: {
       async generate(ref: ModelRef, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void) {
-        return onLlama(ref) ? llama.generate(ref, prompts, options, onProgress) : (await workerRunner()).generate(ref, prompts, options, onProgress);
+        return onLlama(ref) ? llama.generate(ref, prompts, options, onProgress) : onWorker((runner) => runner.generate(ref, prompts, options, onProgress));
       },
       async score(ref: ModelRef, prompts: string[], references: string[], onProgress?: (done: number) => void) {
-        return onLlama(ref) ? llama.score(ref, prompts, references, onProgress) : (await workerRunner()).score(ref, prompts, references, onProgress);
+        return onLlama(ref) ? llama.score(ref, prompts, references, onProgress) : onWorker((runner) => runner.score(ref, prompts, references, onProgress));
       },
+      engine: (ref: ModelRef) => (onLlama(ref) ? "node-llama-cpp" : "worker"),
       cancel() {
+        cancelRequested = true;
         llama.cancel();
         worker?.runner.cancel();
       },

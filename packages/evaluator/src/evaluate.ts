@@ -34,6 +34,8 @@ export interface ModelRunner {
   score(ref: ModelRef, prompts: string[], references: string[], onProgress?: (done: number) => void): Promise<Array<{ loss: number | null; tokens: number }>>;
   /** Stops the running generate or score, which then rejects. */
   cancel?(): void;
+  /** What generates for this model (node-llama-cpp or the worker): the report names it beside each system. */
+  engine?(ref: ModelRef): string;
 }
 
 /** Sentence embeddings for similarity metrics (the project's embedder). */
@@ -95,6 +97,7 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
   const groups = groupIndices(examples);
   const systems: SystemReport[] = options.systems.map((system) => {
     const own = scores.get(system.name)!;
+    const engine = system.role !== "predictions" && system.role !== "baseline" ? options.runner?.engine?.(system.model) : undefined;
     const metrics: SystemReport["metrics"] = {};
     const intervals: SystemReport["intervals"] = {};
     for (const [group, all] of groups) {
@@ -120,6 +123,7 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
       name: system.name,
       role: system.role,
       ...("model" in system && system.model ? { model: system.model } : {}),
+      ...(engine !== undefined ? { engine } : {}),
       ...("file" in system ? { file: system.file } : {}),
       ...("method" in system ? { method: system.method } : {}),
       answered: own.filter((row) => row !== null).length,

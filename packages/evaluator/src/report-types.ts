@@ -24,6 +24,8 @@ export interface SystemReport {
   name: string;
   role: SystemSpec["role"];
   model?: ModelRef;
+  /** What generated this system's answers: node-llama-cpp or the Python worker. */
+  engine?: string;
   file?: string;
   method?: BaselineMethod;
   /** Examples this system answered (a baseline answers match scores only). */
