@@ -37,7 +37,7 @@ export async function openRunner(logFile: string, { engine, context }: { engine:
     import("@ats-lora/models"),
   ]);
   let worker: { client: WorkerClient; runner: ReturnType<typeof workerModelRunner> } | undefined;
-  const llama = llamaModelRunner((ref) => resolveLocalModel(ref.model, { base: ref.base ?? undefined }, context));
+  const llama = llamaModelRunner((ref) => resolveLocalModel(ref.model, { base: ref.base ?? undefined }, context), { sequences: context.config.eval.sequences });
   const onLlama = (ref: ModelRef): boolean => {
     if (engine === "worker") return false;
     const gguf = runsOnLlamaCpp(ref.model, ref.base);
@@ -62,7 +62,7 @@ export async function openRunner(logFile: string, { engine, context }: { engine:
   };
   return {
     runner: {
-      async generate(ref: ModelRef, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void) {
+      async generate(ref: ModelRef, prompts: string[], options: { maxNewTokens: number; seed: number; jsonSchema?: Record<string, unknown> }, onProgress?: (done: number) => void) {
         return onLlama(ref) ? llama.generate(ref, prompts, options, onProgress) : onWorker((runner) => runner.generate(ref, prompts, options, onProgress));
       },
       async score(ref: ModelRef, prompts: string[], references: string[], onProgress?: (done: number) => void) {

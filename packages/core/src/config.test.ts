@@ -28,7 +28,7 @@ describe("loadConfig", () => {
     const config = loadConfig({ env: {} });
     expect(config.model.base).toBe("mistralai/Mistral-7B-v0.1");
     expect(config.lora).toMatchObject({ r: 16, alpha: 32, dropout: 0.05, target_modules: ["q_proj", "k_proj", "v_proj", "o_proj"] });
-    expect(config.training).toMatchObject({ learning_rate: 2e-4, batch_size: 4, grad_accum: 4, max_steps: 1000, warmup_steps: 100 });
+    expect(config.training).toMatchObject({ learning_rate: 2e-4, batch_size: 4, grad_accum: 4, max_steps: null, warmup_steps: 100 });
     expect(config.rag).toMatchObject({ chunk_size: 512, chunk_overlap: 50, top_k: 5 });
     expect(config.embeddings.model).toBe("sentence-transformers/all-MiniLM-L6-v2");
     expect(config.feedback).toMatchObject({ min_samples: 100, similarity_threshold: 0.75 });

@@ -39,7 +39,8 @@ export const ConfigSchema = z.strictObject({
     learning_rate: z.number().positive(),
     batch_size: positiveInt,
     grad_accum: positiveInt,
-    max_steps: positiveInt,
+    /** null: the epochs decide how long the run is. */
+    max_steps: positiveInt.nullable(),
     epochs: z.number().positive(),
     warmup_steps: nonNegativeInt,
     lr_scheduler: z.enum(["cosine", "linear", "constant"]),
@@ -52,6 +53,8 @@ export const ConfigSchema = z.strictObject({
     regression_field: z.string().min(1).nullable(),
     regression_weight: z.number().positive(),
     regression_loss: z.enum(["mse", "mae", "huber"]),
+    /** Stop when the validation loss has not improved for this many epoch-end evaluations (null: off). */
+    early_stopping_patience: positiveInt.nullable(),
   }),
   embeddings: z.strictObject({
     model: z.string().min(1),
@@ -101,17 +104,28 @@ export const ConfigSchema = z.strictObject({
   }),
   eval: z.strictObject({
     max_new_tokens: positiveInt,
+    /** Per task (JSON answers need more room than a question); tasks not listed use max_new_tokens. */
+    max_new_tokens_by_task: z.record(z.string().min(1), positiveInt),
     engine: z.enum(EVAL_ENGINES),
+    /** Prompts node-llama-cpp generates at once (context sequences, decoded in one batch). */
+    sequences: positiveInt,
     bootstrap_samples: positiveInt,
+    /** Also generate each model's JSON tasks under their answer schema (node-llama-cpp grammars), as `<name>+schema`. */
+    json_schema: z.boolean(),
   }),
   demo: z.strictObject({
-    pretrain_steps: z.number().int().nonnegative(),
-    train_steps: positiveInt,
+    /** The base model `models pull` fetches for the demo (a catalogue name). */
+    model: z.string().min(1),
+    /** The tasks whose rows the demo trains on and evaluates. */
+    tasks: z.array(z.string().min(1)).min(1),
+    epochs: z.number().positive(),
     batch_size: positiveInt,
     learning_rate: z.number().positive(),
+    warmup_steps: z.number().int().nonnegative(),
+    max_seq_length: positiveInt,
     quantization: z.enum(QUANTIZATION_MODES),
+    lora_r: positiveInt,
     target_modules: z.array(z.string().min(1)).min(1),
-    max_new_tokens: positiveInt,
   }),
 });
 

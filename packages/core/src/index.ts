@@ -14,3 +14,4 @@ export * from "./operation.js";
 export * from "./interrupt.js";
 export * from "./training-pairs.js";
 export * from "./model-card.js";
+export * from "./task-answers.js";

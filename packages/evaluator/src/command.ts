@@ -10,6 +10,7 @@ interface EvalOptions extends SystemFlags {
   testData?: string;
   rag?: boolean | string;
   maxNewTokens?: number;
+  jsonSchema?: boolean;
   out?: string;
   limit?: number;
   seed?: number;
@@ -25,7 +26,8 @@ export function evalCommand(wiring: EvalWiring = {}): Command {
     .option("--compare <dir>", "compare with another version (model or adapter folder)")
     .option("--test-data <file_or_dir>", "JSONL of {prompt, completion, task} (default: build-db's sft/test.jsonl)")
     .option("--rag [store]", "add the knowledge store's passages to each prompt (default store: vector_store under the workdir)")
-    .option("--max-new-tokens <n>", "generation length limit (eval.max_new_tokens)", positiveInt)
+    .option("--max-new-tokens <n>", "generation length limit of every task (default: eval.max_new_tokens_by_task, else eval.max_new_tokens)", positiveInt)
+    .option("--json-schema", "also evaluate each model with its JSON answers (resume_parse, match_score) constrained to their schema, as <name>+schema; GGUF models only (eval.json_schema)")
     .option("--out <dir>", "where the report goes (default: eval/<name>-<time> under the workdir)")
     .option("--predictions <file>", "score outputs produced elsewhere: JSONL of {prompt, prediction}, one per test example")
     .addOption(new Option("--baseline <method>", "add a match-score baseline: tfidf (section-weighted TF-IDF cosine) or embedding (repeatable)").argParser(baselineMethods))
@@ -38,7 +40,8 @@ export function evalCommand(wiring: EvalWiring = {}): Command {
 Generation is greedy, through node-llama-cpp when the base model is a GGUF (an adapter is exported as a LoRA
 GGUF once), else through the Python worker (--engine picks); every metric is computed from the outputs: semantic
 similarity (the embedder), ROUGE-L, exact match, loss and perplexity of the reference, latency, tokens/s; JSON
-validity and field P/R/F1 for resume_parse; relevance, specificity and follow-up focus for interview_question;
+validity and field P/R/F1 for resume_parse (strict, and from a repaired parse of a cut-off answer); the share of
+answers cut at the token limit; relevance, specificity and follow-up focus for interview_question;
 MAE, RMSE, R², Pearson, Spearman, ±0.2 accuracy and 0.5-threshold P/R/F1 for match_score. Comparisons use a
 paired bootstrap (eval.bootstrap_samples) over the same examples.
 
@@ -46,6 +49,7 @@ Examples:
   $ ats-lora eval --model models/ats_lora_v1 --test_data feedback_db/test_set.jsonl
   $ ats-lora eval --model models/v2 --base models/tiny --json
   $ ats-lora eval --model models/v2 --compare models/v1 --baseline tfidf
+  $ ats-lora eval --model models/v2 --base models/smollm2-135m-instruct --json-schema
   $ ats-lora --workdir W eval --predictions api-outputs.jsonl --test_data W/feedback_db/training_pairs/sft/test.jsonl --json`,
     )
     .action(async (options: EvalOptions, cmd: Command) => {
@@ -56,7 +60,7 @@ Examples:
         import("./systems.js"),
       ]);
       const systems = systemsFrom(options);
-      const input = { ...wiring, systems, testData: options.testData, limit: options.limit, rag: options.rag, outDir: options.out, maxNewTokens: options.maxNewTokens, seed: options.seed, engine: options.engine };
+      const input = { ...wiring, systems, testData: options.testData, limit: options.limit, rag: options.rag, outDir: options.out, maxNewTokens: options.maxNewTokens, jsonSchema: options.jsonSchema, seed: options.seed, engine: options.engine };
       const events = renderEvents(context);
       const stopping = systems.some(needsModel) ? "stopping: asking the worker to stop (Ctrl-C again to force)" : "stopping (Ctrl-C again to force)";
       const result = await withCtrlC((signal) => evaluateModels(input, context, { signal, onEvent: events.onEvent }), () => context.reporter.info(stopping)).finally(events.done);

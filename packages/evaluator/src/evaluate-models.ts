@@ -14,7 +14,7 @@ import { evaluate, type ModelRunner, type PassageRetriever } from "./evaluate.js
 import { attachMetadata, readTestData, resolveTestFile, type EvalExample, type MetadataLookup } from "./held-out-set.js";
 import { writeReport, type ReportFiles } from "./report.js";
 import type { EvalReport } from "./report-types.js";
-import { needsModel, type SystemSpec } from "./systems.js";
+import { needsModel, withSchemaSystems, type SystemSpec } from "./systems.js";
 
 /** What the cli wires in, so this package depends on neither the trainer, the rag store nor the feedback store. */
 export interface EvalWiring {
@@ -36,8 +36,12 @@ export interface EvaluateModelsInput extends EvalWiring {
   rag?: boolean | string;
   /** Where the report goes; default eval/<first system>-<time> under the workdir. */
   outDir?: string;
-  /** Default eval.max_new_tokens. */
+  /** Every task's generation length limit; without it, eval.max_new_tokens_by_task and eval.max_new_tokens. */
   maxNewTokens?: number;
+  /** Limits per task in place of eval.max_new_tokens_by_task (tasks not listed use eval.max_new_tokens); maxNewTokens overrides it. */
+  maxNewTokensByTask?: Record<string, number>;
+  /** Also generate each model's JSON tasks under their answer schema, as `<name>+schema` (default eval.json_schema). */
+  jsonSchema?: boolean;
   /** What generates: auto (node-llama-cpp when the base is a GGUF), llama or worker; default eval.engine. */
   engine?: EvalEngine;
   /** Generation and bootstrap seed; default training.seed. */
@@ -60,7 +64,7 @@ export type EvaluateModelsResult = EvalReport & { report_files: ReportFiles };
 export async function evaluateModels(input: EvaluateModelsInput, context: OperationContext, options: OperationOptions = {}): Promise<EvaluateModelsResult> {
   const { config, paths } = context;
   const { signal, onEvent } = options;
-  const { systems } = input;
+  const systems = (input.jsonSchema ?? config.eval.json_schema) ? withSchemaSystems(input.systems) : input.systems;
   if (systems.length === 0) {
     throw new InputError("nothing to evaluate", { hint: "pass --model DIR_OR_ID, --predictions FILE or --baseline tfidf|embedding" });
   }
@@ -92,7 +96,9 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
       runner: runner(),
       embedder,
       retriever: knowledge?.retriever,
+      // --max-new-tokens sets every task's limit; otherwise each task has its own where the config gives one.
       maxNewTokens: input.maxNewTokens ?? config.eval.max_new_tokens,
+      maxNewTokensByTask: input.maxNewTokens !== undefined ? {} : (input.maxNewTokensByTask ?? config.eval.max_new_tokens_by_task),
       seed: input.seed ?? config.training.seed,
       bootstrapSamples: config.eval.bootstrap_samples,
       partialTestData: input.limit !== undefined,
@@ -101,7 +107,7 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
       signal,
       now: input.now,
     });
-    return { ...report, report_files: writeReport(report, records, outDir) };
+    return { ...report, report_files: writeReport(report, records, outDir, { prompts: config.prompts }) };
   } finally {
     signal?.removeEventListener("abort", cancel);
     await embedder?.close();

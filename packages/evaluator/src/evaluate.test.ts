@@ -3,9 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "@ats-lora/core";
+import { loadConfig, taskAnswerJsonSchema, type ProgressSink } from "@ats-lora/core";
 import { Embedder } from "@ats-lora/embeddings";
-import { evaluate } from "./evaluate.js";
+import { evaluate, type GenerateOptions, type Generation, type ModelRunner } from "./evaluate.js";
 import type { EvalReport, ExampleRecord } from "./report-types.js";
 import { writeReport } from "./report.js";
 import { matchPredictions } from "./held-out-set.js";
@@ -95,6 +95,11 @@ describe("evaluate (real embedder)", () => {
     expect(mae.high).toBeLessThanOrEqual(-0.1 + 1e-12);
     expect(comparison.worsened).toBe(0);
     expect(comparison.verdict).toMatch(/^oracle is better than constant on 8 examples/);
+    // In plain words, task by task, the most telling metric first: constant's output is valid JSON, so validity is
+    // unclear and field F1 leads (other's value → this one's, then the interval of the difference).
+    expect(comparison.summary[0]).toMatch(/^oracle is better than constant on resume parsing: field F1 0\.00 → 1\.00 \[\+1\.00, \+1\.00\]; /);
+    expect(comparison.summary.find((line) => line.includes("on match scoring"))).toMatch(/^oracle is better than constant on match scoring: MAE 0\.23 → 0\.00 \[−0\.\d\d, −0\.\d\d\]/);
+    expect(comparison.summary.at(-1)).toMatch(/^oracle is better than constant on all tasks together: /);
   });
 
   it("runs the TF-IDF baseline on the match-score examples only, and ranks the strong match first", () => {
@@ -117,10 +122,18 @@ describe("evaluate (real embedder)", () => {
       ],
       metrics: null,
     };
-    const files = writeReport(withCurve, records, path.join(dir, "report"));
+    const files = writeReport(withCurve, records, path.join(dir, "report"), { prompts: config.prompts });
     const json = JSON.parse(fs.readFileSync(files.json, "utf8")) as EvalReport;
     expect(json.systems[1]!.metrics.match_score!.pearson).toBeNull(); // NaN is written as null
-    expect(fs.readFileSync(files.markdown, "utf8")).toContain("| rouge_l | 1 |");
+    const markdown = fs.readFileSync(files.markdown, "utf8");
+    expect(markdown).toContain("| rouge_l | 1 |");
+    // The verdict in words first; the examples with their JSON fields marked against the reference.
+    expect(markdown.indexOf(`- ${report.comparisons[0]!.summary[0]}`)).toBeGreaterThan(0);
+    expect(markdown.indexOf(`- ${report.comparisons[0]!.summary[0]}`)).toBeLessThan(markdown.indexOf("## overall"));
+    // The input: the query, then the start of each context passage.
+    expect(markdown).toContain("### resume parsing — test line 1\n\nInput:\n\n```text\nParse this resume into the ATS JSON schema.\n\nLena Hoffmann\n");
+    expect(markdown).toContain("| name | Lena Hoffmann | Lena Hoffmann ✓ | ∅ |");
+    expect(markdown).toContain("| match_score | 0.9 | 0.9 ✓ | 0.5 ≠ | 0.");
     expect(fs.readFileSync(files.predictions, "utf8").trim().split("\n")).toHaveLength(8);
 
     const browser = await puppeteer.launch({
@@ -144,9 +157,27 @@ describe("evaluate (real embedder)", () => {
           lossPoints: line?.getAttribute("points")?.split(" ").length ?? 0,
           lossWidth: line?.getBoundingClientRect().width ?? 0,
           verdicts: document.querySelectorAll(".verdict").length,
-          examples: document.querySelectorAll("details.example").length,
+          verdictLines: [...document.querySelectorAll(".verdict li")].map((item) => item.textContent),
+          firstHeading: document.querySelector("body > :not(h1)")?.className,
+          examples: size("section.example"),
+          fieldCells: Object.fromEntries(["same", "different", "missing", "extra"].map((status) => [status, size("section.example td.field." + status)])),
+          sideBySide: size("section.example .side .output"),
+          scripts: document.querySelectorAll("script").length,
         };
-      })()`)) as { barCharts: number; bars: number; whiskers: number; lossPoints: number; lossWidth: number; verdicts: number; examples: number };
+      })()`)) as {
+        barCharts: number;
+        bars: number;
+        whiskers: number;
+        lossPoints: number;
+        lossWidth: number;
+        verdicts: number;
+        verdictLines: string[];
+        firstHeading: string;
+        examples: number;
+        fieldCells: Record<string, number>;
+        sideBySide: number;
+        scripts: number;
+      };
       expect(problems).toEqual([]);
       expect(drawn.barCharts).toBe(5); // overall and the four tasks
       expect(drawn.bars).toBeGreaterThan(20);
@@ -154,11 +185,149 @@ describe("evaluate (real embedder)", () => {
       expect(drawn.lossPoints).toBe(3);
       expect(drawn.lossWidth).toBeGreaterThan(100);
       expect(drawn.verdicts).toBe(2);
+      // The verdict in words comes first, before the settings and the charts.
+      expect(drawn.firstHeading).toBe("verdict");
+      expect(drawn.verdictLines).toEqual([...report.comparisons[0]!.summary, ...report.comparisons[1]!.summary]);
       expect(drawn.examples).toBe(7); // two per task: resume_parse 2, match_score 2 of 3, interview_question 2, resume_analysis 1
+      // JSON answers field by field: the oracle's fields are the reference's; the constant {"match_score": 0.5} misses the
+      // resume's fields, has one too many there, and a different score from the match-score references.
+      expect(drawn.fieldCells.same).toBeGreaterThan(0);
+      expect(drawn.fieldCells.missing).toBeGreaterThan(0);
+      expect(drawn.fieldCells.extra).toBeGreaterThan(0);
+      expect(drawn.fieldCells.different).toBeGreaterThan(0);
+      // Prose answers side by side: the reference and the two systems for each of the 3 question and analysis examples.
+      expect(drawn.sideBySide).toBe(9);
+      expect(drawn.scripts).toBe(0);
     } finally {
       await browser.close();
     }
   }, 60_000);
+});
+
+describe("evaluate through a model runner (per-task token limits, answers cut at the limit, JSON schema)", () => {
+  /**
+   * A model that answers with the reference, one character a token: cut at the call's limit (the runner then
+   * does not say why it stopped, as the Python worker does not), and under a JSON schema ends where its JSON
+   * does (as node-llama-cpp's grammars do). It records each generate call and each score call.
+   */
+  function referenceRunner() {
+    const reference = new Map(examples.map((example) => [example.prompt, example.completion]));
+    const calls: Array<{ prompts: number; maxNewTokens: number; schema: string | null }> = [];
+    let scored = 0;
+    const runner: ModelRunner = {
+      async generate(_ref, prompts: string[], options: GenerateOptions, onProgress) {
+        calls.push({ prompts: prompts.length, maxNewTokens: options.maxNewTokens, schema: options.jsonSchema ? JSON.stringify(options.jsonSchema) : null });
+        return prompts.map((prompt, i): Generation => {
+          const answer = reference.get(prompt)!;
+          onProgress?.(i + 1);
+          if (options.jsonSchema) return { text: answer, tokens: answer.length, seconds: 0.01, stoppedBy: "eos" };
+          const text = answer.slice(0, options.maxNewTokens);
+          return { text, tokens: text.length, seconds: 0.01 };
+        });
+      },
+      async score(_ref, prompts: string[]) {
+        scored += 1;
+        return prompts.map(() => ({ loss: 1, tokens: 5 }));
+      },
+      engine: () => "node-llama-cpp",
+    };
+    return { runner, calls, scored: () => scored };
+  }
+
+  it("generates each group of equal limits in one call, keeps the order, and scores what a cut answer did write", async () => {
+    const { runner, calls, scored } = referenceRunner();
+    const events: Array<[string, number, number]> = [];
+    let label = "";
+    let total = 0;
+    const progress: ProgressSink = {
+      start: (count, name) => {
+        [label, total] = [name, count];
+        events.push([label, 0, total]);
+      },
+      update: (done) => events.push([label, done, total]),
+      stop: () => undefined,
+    };
+    const model = { model: "models/v2", base: "models/smollm2" };
+    const { report, examples: records } = await evaluate({
+      config,
+      testFile: path.join(dir, "test.jsonl"),
+      examples,
+      systems: [
+        { name: "tuned", role: "model", model },
+        { name: "tuned+schema", role: "model", model, jsonSchema: true },
+      ],
+      runner,
+      embedder,
+      // Lena's resume JSON stops after her name ('{"name":"Lena Hoffmann",'), Omar's after his name and an 'e'.
+      maxNewTokens: 400,
+      maxNewTokensByTask: { resume_parse: 24, match_score: 100 },
+      seed: 7,
+      bootstrapSamples: 200,
+      progress,
+    });
+    const schemaOf = (task: string) => JSON.stringify(taskAnswerJsonSchema(task));
+    // Tasks in test order: resume_parse ×2, match_score ×3, interview_question ×2, resume_analysis ×1.
+    expect(calls).toEqual([
+      { prompts: 2, maxNewTokens: 24, schema: null },
+      { prompts: 3, maxNewTokens: 100, schema: null },
+      { prompts: 3, maxNewTokens: 400, schema: null },
+      { prompts: 2, maxNewTokens: 24, schema: schemaOf("resume_parse") },
+      { prompts: 3, maxNewTokens: 100, schema: schemaOf("match_score") },
+      { prompts: 3, maxNewTokens: 400, schema: null },
+    ]);
+    expect(scored()).toBe(1); // the +schema system is the same model: its reference losses are not computed twice
+    const limits = report.settings.max_new_tokens_by_task;
+    expect(records.map((record) => record.outputs.tuned!.text)).toEqual(examples.map((example) => example.completion.slice(0, limits[example.task])));
+    expect(report.settings).toMatchObject({ max_new_tokens: 400, max_new_tokens_by_task: { resume_parse: 24, match_score: 100, interview_question: 400, resume_analysis: 400 }, json_schema: true });
+
+    const [tuned, constrained] = report.systems;
+    expect(constrained).toMatchObject({ name: "tuned+schema", json_schema: true });
+    // Both resume answers were cut: invalid, so the strict fields are all missed; repaired, the two names are right
+    // (tp 2; Lena's email and 4 skills and Omar's email missed: fn 6): P 1, R 1/4, F1 0.4.
+    expect(tuned!.metrics.resume_parse).toMatchObject({ hit_token_limit: 1, json_validity: 0, field_f1: 0, field_precision_repaired: 1, field_recall_repaired: 0.25 });
+    expect(tuned!.metrics.resume_parse!.field_f1_repaired).toBeCloseTo(0.4, 12);
+    expect(tuned!.metrics.match_score).toMatchObject({ hit_token_limit: 0, mae: 0 });
+    expect(tuned!.metrics.overall!.hit_token_limit).toBe(0.25);
+    expect(constrained!.metrics.resume_parse).toMatchObject({ hit_token_limit: 0, json_validity: 1, field_f1: 1, field_f1_repaired: 1 });
+
+    // The comparison the schema makes: tuned+schema − tuned, in plain words with every counted metric's interval.
+    const comparison = report.comparisons[0]!;
+    expect(comparison).toMatchObject({ system: "tuned+schema", against: "tuned" });
+    const cut = comparison.metrics.find((metric) => metric.group === "resume_parse" && metric.metric === "hit_token_limit")!;
+    expect(cut).toMatchObject({ value: 0, other: 1, delta: -1, low: -1, high: -1, better: "lower", outcome: "better" });
+    expect(comparison.metrics.find((metric) => metric.group === "resume_parse" && metric.metric === "field_f1_repaired")).toMatchObject({ delta: 0.6, outcome: "better" });
+    expect(comparison.summary[0]).toBe(
+      "tuned+schema is better than tuned on resume parsing: JSON validity 0.00 → 1.00 [+1.00, +1.00]; field F1 0.00 → 1.00 [+1.00, +1.00]; answers cut at the token limit 1.00 → 0.00 [−1.00, −1.00] (and 7 more metrics)",
+    );
+
+    // Progress: the generate bar counts across the calls up to every prompt; the bootstrap has one too.
+    const generate = events.filter(([name]) => name === "tuned generate").map(([, done]) => done);
+    expect(generate.at(-1)).toBe(8);
+    expect(generate).toEqual([...generate].sort((a, b) => a - b));
+    expect(events).toContainEqual(["bootstrap", 0, (2 + 1) * 5]);
+    expect(events.filter(([name]) => name === "bootstrap").at(-1)).toEqual(["bootstrap", 15, 15]);
+  }, 120_000);
+
+  it("refuses --json-schema before generating anything when a model runs on the worker", async () => {
+    const { runner, calls } = referenceRunner();
+    runner.engine = () => "worker";
+    const run = evaluate({
+      config,
+      testFile: path.join(dir, "test.jsonl"),
+      examples,
+      systems: [
+        { name: "tuned", role: "model", model: { model: "models/v2" } },
+        { name: "tuned+schema", role: "model", model: { model: "models/v2" }, jsonSchema: true },
+      ],
+      runner,
+      embedder,
+      maxNewTokens: 64,
+      seed: 7,
+      bootstrapSamples: 10,
+    });
+    await expect(run).rejects.toMatchObject({ message: "--json-schema: models/v2 generates through the worker, which cannot constrain answers to a JSON schema" });
+    expect(calls).toEqual([]);
+  });
 });
 
 describe("predictions files", () => {

@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
-import { buildPrompt, InputError, parsePrompt, silentProgress, throwIfAborted, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import { buildPrompt, InputError, parsePrompt, silentProgress, taskAnswerJsonSchema, throwIfAborted, type AtsConfig, type ProgressSink } from "@ats-lora/core";
 import { cosine } from "@ats-lora/embeddings";
 import { baselineOutput, matchPairs, tfidfSimilarity, weightedScores } from "./baseline.js";
 import { pairedBootstrapMany } from "./bootstrap.js";
 import { matchPredictions, type EvalExample } from "./held-out-set.js";
-import { signed } from "./report.js";
+import { plainVerdict, signed } from "./report.js";
 import type { Comparison, EmbedderIdentity, EvalReport, ExampleRecord, MetricComparison, RetrievalSettings, SystemReport, TrainingLog } from "./report-types.js";
 import {
   COUNT_METRICS,
@@ -19,18 +19,31 @@ import {
   type ExampleScores,
   type SystemOutput,
 } from "./score.js";
-import type { ModelRef, SystemSpec } from "./systems.js";
+import { comparisonPairs, type ModelRef, type SystemSpec } from "./systems.js";
 
 /** A model's answer to one prompt, timed. */
 export interface Generation {
   text: string;
+  /** New tokens, the end-of-generation token included. */
   tokens: number;
   seconds: number;
+  /** Why generation ended, where the runner says (node-llama-cpp: eos, stop, max_tokens, …); "max_tokens" is the token limit. */
+  stoppedBy?: string;
 }
 
-/** What runs models: the trainer's Python worker in the CLI (this package does not depend on it). */
+export interface GenerateOptions {
+  maxNewTokens: number;
+  seed: number;
+  /** A JSON Schema every answer of this call must follow (constrained decoding; node-llama-cpp only). */
+  jsonSchema?: Record<string, unknown>;
+}
+
+/**
+ * What runs models: node-llama-cpp or the trainer's Python worker in the CLI (this package depends on neither).
+ * `generate` gets every prompt of a group at once, so the runner can batch them.
+ */
 export interface ModelRunner {
-  generate(ref: ModelRef, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void): Promise<Generation[]>;
+  generate(ref: ModelRef, prompts: string[], options: GenerateOptions, onProgress?: (done: number) => void): Promise<Generation[]>;
   score(ref: ModelRef, prompts: string[], references: string[], onProgress?: (done: number) => void): Promise<Array<{ loss: number | null; tokens: number }>>;
   /** Stops the running generate or score, which then rejects. */
   cancel?(): void;
@@ -59,7 +72,10 @@ export interface EvaluateOptions {
   runner?: ModelRunner;
   embedder: TextEmbedder;
   retriever?: PassageRetriever;
+  /** The generation length limit of tasks not in `maxNewTokensByTask`. */
   maxNewTokens: number;
+  /** Per task (eval.max_new_tokens_by_task). */
+  maxNewTokensByTask?: Record<string, number>;
   seed: number;
   bootstrapSamples: number;
   /** The examples are a part of the test file (--limit): a predictions file may hold rows for the rest. */
@@ -81,12 +97,15 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
   const { config, examples } = options;
   const progress = options.progress ?? silentProgress;
   const stage = options.onStage ?? (() => undefined);
+  checkSchemaEngines(options);
   const prompts = options.retriever ? await withRetrieved(examples, options.retriever, config, options.testFile) : examples.map((example) => example.prompt);
+  const limits = examples.map((example) => tokenLimit(example.task, options));
 
   const outputs = new Map<string, Array<SystemOutput | null>>();
+  const losses: LossCache = new Map();
   for (const system of options.systems) {
     throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
-    outputs.set(system.name, await systemOutputs(system, examples, prompts, options, progress, stage));
+    outputs.set(system.name, await systemOutputs(system, examples, prompts, limits, options, progress, stage, losses));
   }
 
   throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
@@ -95,6 +114,11 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
   const scores = await scoreAll(options.embedder, features, outputs, progress);
 
   const groups = groupIndices(examples);
+  const pairs = comparisonPairs(options.systems);
+  // Resampling every group of every system and comparison takes a while on large test sets: a bar with an ETA.
+  let resampled = 0;
+  progress.start((options.systems.length + pairs.length) * groups.size, "bootstrap");
+  const tick = () => progress.update((resampled += 1));
   const systems: SystemReport[] = options.systems.map((system) => {
     const own = scores.get(system.name)!;
     const engine = system.role !== "predictions" && system.role !== "baseline" ? options.runner?.engine?.(system.model) : undefined;
@@ -102,7 +126,10 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
     const intervals: SystemReport["intervals"] = {};
     for (const [group, all] of groups) {
       const indices = all.filter((index) => own[index] !== null);
-      if (indices.length === 0) continue;
+      if (indices.length === 0) {
+        tick();
+        continue;
+      }
       const rows = indices.map((index) => own[index]!);
       const feats = indices.map((index) => features[index]!);
       const taskMetrics = { taskMetrics: group !== "overall" };
@@ -110,6 +137,7 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
         samples: options.bootstrapSamples,
         seed: options.seed,
       });
+      tick();
       const kept = Object.entries(boot).filter(([metric]) => reported(system, metric));
       metrics[group] = Object.fromEntries(kept.map(([metric, interval]) => [metric, interval.delta]));
       intervals[group] = Object.fromEntries(
@@ -124,6 +152,7 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
       role: system.role,
       ...("model" in system && system.model ? { model: system.model } : {}),
       ...(engine !== undefined ? { engine } : {}),
+      ...("jsonSchema" in system && system.jsonSchema ? { json_schema: true } : {}),
       ...("file" in system ? { file: system.file } : {}),
       ...("method" in system ? { method: system.method } : {}),
       answered: own.filter((row) => row !== null).length,
@@ -134,17 +163,23 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
     };
   });
 
-  const [primary, ...others] = options.systems;
-  const comparisons = others.map((other) => compare(primary!, other, scores, features, groups, options));
+  const comparisons = pairs.map(([system, other]) => compare(system, other, scores, features, groups, options, tick));
+  progress.stop();
 
   const tasks: Record<string, number> = {};
-  for (const example of examples) tasks[example.task] = (tasks[example.task] ?? 0) + 1;
+  const limitByTask: Record<string, number> = {};
+  examples.forEach((example, i) => {
+    tasks[example.task] = (tasks[example.task] ?? 0) + 1;
+    limitByTask[example.task] = limits[i]!;
+  });
   const report: EvalReport = {
     report_version: 1,
     created_at: (options.now ?? new Date()).toISOString(),
     test_data: { file: path.resolve(options.testFile), examples: examples.length, tasks },
     settings: {
       max_new_tokens: options.maxNewTokens,
+      max_new_tokens_by_task: limitByTask,
+      json_schema: options.systems.some((system) => "jsonSchema" in system && system.jsonSchema === true),
       temperature: 0,
       seed: options.seed,
       bootstrap_samples: options.bootstrapSamples,
@@ -195,17 +230,63 @@ async function withRetrieved(examples: readonly EvalExample[], retriever: Passag
   return prompts;
 }
 
+/** The generation length limit of a task: its own (eval.max_new_tokens_by_task), else the general one. */
+export function tokenLimit(task: string, options: Pick<EvaluateOptions, "maxNewTokens" | "maxNewTokensByTask">): number {
+  return options.maxNewTokensByTask?.[task] ?? options.maxNewTokens;
+}
+
+/** Prompts answered in one generate call: the same token limit and the same answer schema (if any). */
+export interface GenerationBatch {
+  indices: number[];
+  maxNewTokens: number;
+  jsonSchema?: Record<string, unknown>;
+}
+
+/**
+ * The examples split into generate calls by token limit and, when `constrained`, by answer schema (a task's
+ * JSON Schema from core; tasks without one are generated freely), in order of first appearance.
+ */
+export function generationBatches(tasks: readonly string[], limits: readonly number[], constrained: boolean): GenerationBatch[] {
+  const batches = new Map<string, GenerationBatch>();
+  tasks.forEach((task, index) => {
+    const jsonSchema = constrained ? taskAnswerJsonSchema(task) : undefined;
+    const key = JSON.stringify([limits[index], jsonSchema ? task : null]);
+    let batch = batches.get(key);
+    if (!batch) batches.set(key, (batch = { indices: [], maxNewTokens: limits[index]!, ...(jsonSchema ? { jsonSchema } : {}) }));
+    batch.indices.push(index);
+  });
+  return [...batches.values()];
+}
+
+/** --json-schema needs node-llama-cpp's grammars: say so before any model runs rather than after the unconstrained systems. */
+function checkSchemaEngines(options: EvaluateOptions): void {
+  for (const system of options.systems) {
+    if (!("jsonSchema" in system) || !system.jsonSchema) continue;
+    const engine = options.runner?.engine?.(system.model);
+    if (engine !== undefined && engine !== "node-llama-cpp") {
+      throw new InputError(`--json-schema: ${describeModel(system.model)} generates through the ${engine}, which cannot constrain answers to a JSON schema`, {
+        hint: "evaluate a GGUF model or an adapter on one (ats-lora export, ats-lora models pull), or drop --json-schema",
+      });
+    }
+  }
+}
+
+/** Reference losses by model: a `+schema` system is the same model as its twin, whose losses it shares. */
+type LossCache = Map<string, Array<{ loss: number | null; tokens: number }>>;
+
 async function systemOutputs(
   system: SystemSpec,
   examples: readonly EvalExample[],
   prompts: string[],
+  limits: readonly number[],
   options: EvaluateOptions,
   progress: ProgressSink,
   stage: (message: string) => void,
+  lossCache: LossCache,
 ): Promise<Array<SystemOutput | null>> {
   if (system.role === "predictions") {
     const rows = matchPredictions(system.file, examples, { allowExtra: options.partialTestData });
-    const losses = system.model ? await referenceLosses(system, system.model, examples, prompts, options, progress, stage) : undefined;
+    const losses = system.model ? await referenceLosses(system, system.model, examples, prompts, options, progress, stage, lossCache) : undefined;
     return rows.map((row, i) => ({
       text: row.prediction,
       ...(row.seconds !== undefined ? { seconds: row.seconds } : {}),
@@ -230,15 +311,34 @@ async function systemOutputs(
   }
   const runner = options.runner;
   if (!runner) throw new InputError(`evaluating ${system.name} needs a model runner`);
-  stage(`${system.name}: generating ${prompts.length} answers with ${describeModel(system.model)}`);
+  const constrained = system.jsonSchema === true;
+  stage(`${system.name}: generating ${prompts.length} answers with ${describeModel(system.model)}${constrained ? ", JSON answers under their schema" : ""}`);
+  // One generate call per batch, each with all its prompts, so the runner answers them several at a time.
+  const generations = new Array<Generation>(prompts.length);
+  let finished = 0;
   progress.start(prompts.length, `${system.name} generate`);
-  const generations = await runner.generate(system.model, prompts, { maxNewTokens: options.maxNewTokens, seed: options.seed }, (done) => progress.update(done));
+  for (const batch of generationBatches(examples.map((example) => example.task), limits, constrained)) {
+    throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
+    const generateOptions = { maxNewTokens: batch.maxNewTokens, seed: options.seed, ...(batch.jsonSchema ? { jsonSchema: batch.jsonSchema } : {}) };
+    const answers = await runner.generate(
+      system.model,
+      batch.indices.map((index) => prompts[index]!),
+      generateOptions,
+      (done) => progress.update(finished + done),
+    );
+    if (answers.length !== batch.indices.length) throw new Error(`the model runner answered ${answers.length} of ${batch.indices.length} prompts`);
+    batch.indices.forEach((index, k) => (generations[index] = answers[k]!));
+    finished += batch.indices.length;
+    progress.update(finished);
+  }
   progress.stop();
-  const losses = await referenceLosses(system, system.model, examples, prompts, options, progress, stage);
+  const losses = await referenceLosses(system, system.model, examples, prompts, options, progress, stage, lossCache);
   return generations.map((generation, i) => ({
     text: generation.text,
     seconds: generation.seconds,
     tokens: generation.tokens,
+    // Without the runner's reason, an answer that used every token it was allowed counts as cut off.
+    hit_token_limit: generation.stoppedBy !== undefined ? generation.stoppedBy === "max_tokens" : generation.tokens >= limits[i]!,
     loss: losses[i]?.loss ?? null,
     loss_tokens: losses[i]?.tokens ?? 0,
   }));
@@ -252,13 +352,19 @@ async function referenceLosses(
   options: EvaluateOptions,
   progress: ProgressSink,
   stage: (message: string) => void,
+  cache: LossCache,
 ): Promise<Array<{ loss: number | null; tokens: number }>> {
   if (!options.runner) throw new InputError(`scoring the references under ${describeModel(model)} needs a model runner`);
+  const key = JSON.stringify([model.model, model.base ?? null]);
+  const known = cache.get(key);
+  if (known) return known;
   throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
   stage(`${system.name}: loss of the ${prompts.length} references`);
   progress.start(prompts.length, `${system.name} score`);
   try {
-    return await options.runner.score(model, prompts, examples.map((example) => example.completion), (done) => progress.update(done));
+    const losses = await options.runner.score(model, prompts, examples.map((example) => example.completion), (done) => progress.update(done));
+    cache.set(key, losses);
+    return losses;
   } finally {
     progress.stop();
   }
@@ -333,6 +439,7 @@ function compare(
   features: readonly ExampleFeatures[],
   groups: ReadonlyMap<string, number[]>,
   options: EvaluateOptions,
+  tick: () => void,
 ): Comparison {
   const [name, otherName] = [system.name, otherSystem.name];
   const own = scores.get(name)!;
@@ -342,7 +449,10 @@ function compare(
   for (const [group, all] of groups) {
     // Paired: only the examples both systems answered.
     const indices = all.filter((index) => own[index] !== null && other[index] !== null);
-    if (indices.length === 0) continue;
+    if (indices.length === 0) {
+      tick();
+      continue;
+    }
     if (group === "overall") examples = indices.length;
     const a = indices.map((index) => own[index]!);
     const b = indices.map((index) => other[index]!);
@@ -361,6 +471,7 @@ function compare(
       },
       { samples: options.bootstrapSamples, seed: options.seed },
     );
+    tick();
     const ma = groupMetrics(a, feats, Uint32Array.from(indices.keys()), taskMetrics);
     const mb = groupMetrics(b, feats, Uint32Array.from(indices.keys()), taskMetrics);
     for (const [metric, interval] of Object.entries(intervals)) {
@@ -391,7 +502,7 @@ function compare(
   const verdict =
     `${name} is ${word} ${otherName} on ${examples} examples: better on ${improved}, worse on ${worsened}, unclear on ${unclear} of ${quality.length} metrics (95% paired bootstrap intervals)` +
     (headline ? `; semantic similarity ${signed(headline.delta)} [${signed(headline.low)}, ${signed(headline.high)}]` : "");
-  return { system: name, against: otherName, examples, metrics, improved, worsened, unclear, verdict };
+  return { system: name, against: otherName, examples, metrics, improved, worsened, unclear, verdict, summary: plainVerdict(name, otherName, metrics) };
 }
 
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addCounts, exactMatch, extractScore, fieldCounts, parseJsonOutput, prf, quantile, ranks, rougeL, scoreMetrics } from "./metrics.js";
+import { addCounts, exactMatch, extractScore, fieldCounts, fieldDifferences, parseJsonOutput, parseJsonOutputRepaired, prf, quantile, ranks, rougeL, scoreMetrics } from "./metrics.js";
 
 describe("text metrics", () => {
   it("ROUGE-L F1 from the longest common token subsequence", () => {
@@ -24,6 +24,42 @@ describe("resume parsing metrics", () => {
     expect(parseJsonOutput('```json\n{"a": [1, 2]}\n```')).toEqual({ a: [1, 2] });
     expect(parseJsonOutput('Here it is: {"a": 1}')).toBeUndefined();
     expect(parseJsonOutput('{"a": 1')).toBeUndefined();
+  });
+
+  it("repairs an answer cut at the token limit, a fence left open and prose before the object, but not prose alone", () => {
+    // The tuned SmolLM2 of the issue: a right start, then a loop until the limit, so the answer never closes.
+    const cut = '{"name": "Shawana Spinka", "email": "s.spinka@example.com", "skills": ["System Engineering", "System Engineering", "Sys';
+    expect(parseJsonOutput(cut)).toBeUndefined();
+    expect(parseJsonOutputRepaired(cut)).toEqual({ name: "Shawana Spinka", email: "s.spinka@example.com", skills: ["System Engineering", "System Engineering", "Sys"] });
+    expect(parseJsonOutputRepaired('{"name": "Ana", "ema')).toEqual({ name: "Ana", ema: null });
+    expect(parseJsonOutputRepaired('```json\n{"a": [1, 2')).toEqual({ a: [1, 2] });
+    expect(parseJsonOutputRepaired('Here it is: {"a": 1,}')).toEqual({ a: 1 });
+    // A valid answer is the strict parse itself.
+    expect(parseJsonOutputRepaired('{"a": 1}')).toEqual({ a: 1 });
+    expect(parseJsonOutputRepaired("no JSON here")).toBeUndefined();
+    expect(parseJsonOutputRepaired("")).toBeUndefined();
+  });
+
+  it("marks each field and list item of an answer against the reference: same, different, missing, extra", () => {
+    const differences = fieldDifferences(
+      { name: "ana  RUIZ", email: "ana@x.es", skills: ["Go", "Rust", "go"], phone: "+34 600", education: [] },
+      { name: "Ana Ruiz", email: "a@x.es", skills: ["go", "Kafka"], location: "Madrid", education: [] },
+    );
+    expect(differences.map(({ field, status }) => [field, status])).toEqual([
+      ["name", "same"],
+      ["email", "different"],
+      ["skills", "different"],
+      ["location", "missing"],
+      ["education", "same"],
+      ["phone", "extra"],
+    ]);
+    expect(differences[2]!.items).toEqual([
+      { value: "Go", status: "same" },
+      { value: "Rust", status: "extra" },
+      { value: "go", status: "extra" },
+      { value: "Kafka", status: "missing" },
+    ]);
+    expect(fieldDifferences(undefined, { name: "x" })).toEqual([{ field: "name", reference: "x", predicted: undefined, status: "missing" }]);
   });
 
   it("counts fields: scalars as one item, lists as sets, empty as nothing predicted", () => {

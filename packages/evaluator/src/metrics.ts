@@ -3,6 +3,7 @@
  * validity and field-level precision/recall/F1 for resume parsing, and regression and threshold metrics for
  * match scores. Pure functions; the runner feeds them predictions and references.
  */
+import { jsonrepair } from "jsonrepair";
 
 /** Lower-cased word tokens (letters and digits of any script). */
 export function tokens(text: string): string[] {
@@ -47,6 +48,29 @@ export function parseJsonOutput(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The JSON value of a model output, repaired where the strict parse fails: an answer cut at the token limit
+ * (unclosed strings, lists and objects), a stray trailing comma, single quotes, or prose before the first `{`
+ * are mended by jsonrepair. Undefined when even that fails. The strict parse (`parseJsonOutput`) stays what
+ * JSON validity counts; this one lets field F1 credit the fields a nearly right answer did write.
+ */
+export function parseJsonOutputRepaired(text: string): unknown {
+  const strict = parseJsonOutput(text);
+  if (strict !== undefined) return strict;
+  const fenced = /^\s*```(?:json)?\s*\n([\s\S]*?)(?:\n\s*```\s*)?$/.exec(text);
+  const body = fenced ? fenced[1]! : text;
+  const brace = body.indexOf("{");
+  for (const candidate of brace > 0 ? [body, body.slice(brace)] : [body]) {
+    try {
+      const repaired: unknown = JSON.parse(jsonrepair(candidate));
+      if (repaired !== null && typeof repaired === "object") return repaired;
+    } catch {
+      // Not mendable as it stands; the next candidate starts at the first brace.
+    }
+  }
+  return undefined;
 }
 
 export interface Counts {
@@ -108,6 +132,57 @@ export function fieldCounts(prediction: unknown, reference: unknown): Record<str
     counts[field] = { tp, fp: p.length - tp, fn: r.length - tp };
   }
   return counts;
+}
+
+/** How a predicted field or list item stands against the reference. */
+export type FieldStatus = "same" | "different" | "missing" | "extra";
+
+export interface FieldDifference {
+  field: string;
+  reference: unknown;
+  predicted: unknown;
+  status: FieldStatus;
+  /** For a list on both sides: each predicted item (same or extra), then each reference item it lacks (missing). */
+  items?: Array<{ value: unknown; status: Exclude<FieldStatus, "different"> }>;
+}
+
+/**
+ * A parsed answer against the reference, field by field, compared as `fieldCounts` counts them (values
+ * normalised for case and whitespace, lists as sets): the reference's fields in order, then extra ones.
+ * A field empty on both sides is the same.
+ */
+export function fieldDifferences(prediction: unknown, reference: unknown): FieldDifference[] {
+  const asObject = (value: unknown): Record<string, unknown> => (value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
+  const predicted = asObject(prediction);
+  const expected = asObject(reference);
+  return [...new Set([...Object.keys(expected), ...Object.keys(predicted)])].map((field): FieldDifference => {
+    const [p, r] = [predicted[field], expected[field]];
+    const base = { field, reference: r, predicted: p };
+    if (isEmpty(p) && isEmpty(r)) return { ...base, status: "same" };
+    if (isEmpty(p)) return { ...base, status: "missing" };
+    if (isEmpty(r)) return { ...base, status: "extra" };
+    if (Array.isArray(p) && Array.isArray(r)) {
+      const remaining = new Map<string, number>();
+      for (const item of r) remaining.set(normaliseValue(item), (remaining.get(normaliseValue(item)) ?? 0) + 1);
+      const items: NonNullable<FieldDifference["items"]> = p.map((value): NonNullable<FieldDifference["items"]>[number] => {
+        const key = normaliseValue(value);
+        const left = remaining.get(key) ?? 0;
+        if (left === 0) return { value, status: "extra" };
+        remaining.set(key, left - 1);
+        return { value, status: "same" };
+      });
+      for (const value of r) {
+        const key = normaliseValue(value);
+        const left = remaining.get(key) ?? 0;
+        if (left > 0) {
+          items.push({ value, status: "missing" });
+          remaining.set(key, left - 1);
+        }
+      }
+      return { ...base, status: items.every((item) => item.status === "same") ? "same" : "different", items };
+    }
+    return { ...base, status: normaliseValue(p) === normaliseValue(r) ? "same" : "different" };
+  });
 }
 
 /** Adds counts field by field (micro-averaging over examples). */

@@ -82,6 +82,33 @@ describe("evaluateModels", () => {
     expect(fs.existsSync(path.join(outDir, "report.json"))).toBe(false);
   }, 120_000);
 
+  it("generates with the config's limit per task unless --max-new-tokens sets every one, and adds +schema systems under --json-schema", async () => {
+    const calls: Array<{ prompts: number; maxNewTokens: number; schema: boolean }> = [];
+    const runner: ModelRunner = {
+      generate: async (_ref, prompts, options) => {
+        calls.push({ prompts: prompts.length, maxNewTokens: options.maxNewTokens, schema: options.jsonSchema !== undefined });
+        return prompts.map(() => ({ text: '{"match_score": 0.5}', tokens: 9, seconds: 0.01 }));
+      },
+      score: async (_ref, prompts) => prompts.map(() => ({ loss: 1, tokens: 3 })),
+    };
+    const input = { systems: [{ name: "tuned", role: "model" as const, model: { model: "some-model" } }], testData: testFile, limit: 5, runner, metadata: () => undefined };
+    // The first five test rows: resume_parse ×2, match_score ×3.
+    const byTask = await evaluateModels({ ...input, outDir: path.join(workdir, "eval", "by-task") }, context);
+    expect(config.eval.max_new_tokens_by_task).toMatchObject({ resume_parse: 512, match_score: 128 });
+    expect(calls.splice(0)).toEqual([
+      { prompts: 2, maxNewTokens: 512, schema: false },
+      { prompts: 3, maxNewTokens: 128, schema: false },
+    ]);
+    expect(byTask.settings.max_new_tokens_by_task).toEqual({ resume_parse: 512, match_score: 128 });
+    const overridden = await evaluateModels({ ...input, maxNewTokens: 50, outDir: path.join(workdir, "eval", "override") }, context);
+    expect(calls.splice(0)).toEqual([{ prompts: 5, maxNewTokens: 50, schema: false }]);
+    expect(overridden.settings).toMatchObject({ max_new_tokens: 50, max_new_tokens_by_task: { resume_parse: 50, match_score: 50 }, json_schema: false });
+    const constrained = await evaluateModels({ ...input, jsonSchema: true, outDir: path.join(workdir, "eval", "schema") }, context);
+    expect(constrained.systems.map((system) => system.name)).toEqual(["tuned", "tuned+schema"]);
+    expect(calls.splice(0).map((call) => call.schema)).toEqual([false, false, true, true]);
+    expect(constrained.comparisons.map((comparison) => `${comparison.system} − ${comparison.against}`)).toEqual(["tuned+schema − tuned"]);
+  }, 120_000);
+
   it("stops before any work when the signal has already aborted", async () => {
     const controller = new AbortController();
     controller.abort();

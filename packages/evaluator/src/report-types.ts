@@ -26,6 +26,8 @@ export interface SystemReport {
   model?: ModelRef;
   /** What generated this system's answers: node-llama-cpp or the Python worker. */
   engine?: string;
+  /** The model's JSON answers were generated under their schema (eval --json-schema). */
+  json_schema?: boolean;
   file?: string;
   method?: BaselineMethod;
   /** Examples this system answered (a baseline answers match scores only). */
@@ -68,6 +70,8 @@ export interface Comparison {
   worsened: number;
   unclear: number;
   verdict: string;
+  /** The verdict in plain words: one line per task (and overall) where a counted metric is clearly better or worse. */
+  summary: string[];
 }
 
 export interface ExampleRecord {
@@ -82,7 +86,19 @@ export interface EvalReport {
   report_version: 1;
   created_at: string;
   test_data: { file: string; examples: number; tasks: Record<string, number> };
-  settings: { max_new_tokens: number; temperature: 0; seed: number; bootstrap_samples: number; confidence_level: 0.95; rag: RetrievalSettings | null };
+  settings: {
+    /** The limit of tasks without their own (or --max-new-tokens, which sets every task's). */
+    max_new_tokens: number;
+    /** The limit each task of the test data was generated with. */
+    max_new_tokens_by_task: Record<string, number>;
+    /** Whether `+schema` systems generated the JSON tasks under their answer schema. */
+    json_schema: boolean;
+    temperature: 0;
+    seed: number;
+    bootstrap_samples: number;
+    confidence_level: 0.95;
+    rag: RetrievalSettings | null;
+  };
   embedder: EmbedderIdentity;
   systems: SystemReport[];
   comparisons: Comparison[];

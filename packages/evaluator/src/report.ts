@@ -1,6 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { Comparison, EvalReport, ExampleRecord, SystemReport, TrainingLog } from "./report-types.js";
+import { parsePrompt, type PromptConfig } from "@ats-lora/core";
+import { fieldDifferences, parseJsonOutput, parseJsonOutputRepaired, type FieldDifference, type FieldStatus } from "./metrics.js";
+import type { Comparison, EvalReport, ExampleRecord, MetricComparison, SystemReport, TrainingLog } from "./report-types.js";
+import { SPEED_METRICS } from "./score.js";
 
 export interface ReportFiles {
   dir: string;
@@ -10,8 +13,15 @@ export interface ReportFiles {
   predictions: string;
 }
 
+export interface ReportOptions {
+  /** The prompt layout the test prompts were built with: the examples then show their query and context apart. */
+  prompts?: PromptConfig;
+  /** Examples shown per task (default 2); predictions.jsonl has them all. */
+  examplesPerTask?: number;
+}
+
 /** Writes report.json, report.md, report.html (self-contained: inline styles and SVG charts) and predictions.jsonl. */
-export function writeReport(report: EvalReport, examples: readonly ExampleRecord[], dir: string): ReportFiles {
+export function writeReport(report: EvalReport, examples: readonly ExampleRecord[], dir: string, options: ReportOptions = {}): ReportFiles {
   fs.mkdirSync(dir, { recursive: true });
   const files: ReportFiles = {
     dir: path.resolve(dir),
@@ -21,8 +31,8 @@ export function writeReport(report: EvalReport, examples: readonly ExampleRecord
     predictions: path.resolve(dir, "predictions.jsonl"),
   };
   fs.writeFileSync(files.json, `${JSON.stringify(report, finiteOrNull, 2)}\n`);
-  fs.writeFileSync(files.markdown, renderMarkdown(report));
-  fs.writeFileSync(files.html, renderHtml(report, examples));
+  fs.writeFileSync(files.markdown, renderMarkdown(report, examples, options));
+  fs.writeFileSync(files.html, renderHtml(report, examples, options));
   fs.writeFileSync(files.predictions, examples.map((example) => JSON.stringify(example, finiteOrNull)).join("\n") + "\n");
   return files;
 }
@@ -41,6 +51,93 @@ export function formatValue(value: number | null | undefined): string {
 /** A delta with its sign, as the tables and verdicts print it. */
 export function signed(value: number): string {
   return Number.isFinite(value) ? `${value >= 0 ? "+" : ""}${formatValue(value)}` : "–";
+}
+
+const TASK_WORDS: Record<string, string> = {
+  overall: "all tasks together",
+  resume_parse: "resume parsing",
+  match_score: "match scoring",
+  interview_question: "interview questions",
+  resume_analysis: "resume analysis",
+};
+
+/** A group (task) as a reader says it: "resume parsing". */
+export function taskWords(group: string): string {
+  return TASK_WORDS[group] ?? group.replace(/_/g, " ");
+}
+
+/** Metrics in words, most telling first: a verdict line names a task's clear metrics in this order. */
+const METRIC_WORDS: Record<string, string> = {
+  json_validity: "JSON validity",
+  field_f1: "field F1",
+  mae: "MAE",
+  score_validity: "readable scores",
+  specificity: "questions naming a detail of the resume",
+  follow_up_addresses_vague_part: "follow-ups on the vague part",
+  relevance: "relevance",
+  hit_token_limit: "answers cut at the token limit",
+  field_f1_repaired: "field F1 of the repaired JSON",
+  semantic_similarity: "semantic similarity",
+  rouge_l: "ROUGE-L",
+  exact_match: "exact match",
+  loss: "loss on the reference",
+  perplexity: "perplexity",
+  field_precision: "field precision",
+  field_recall: "field recall",
+  field_precision_repaired: "field precision of the repaired JSON",
+  field_recall_repaired: "field recall of the repaired JSON",
+  accuracy_within_0_2: "scores within ±0.2",
+  rmse: "RMSE",
+  spearman: "Spearman correlation",
+  pearson: "Pearson correlation",
+  r2: "R²",
+  accuracy: "match accuracy",
+  precision: "match precision",
+  recall: "match recall",
+  f1: "match F1",
+  latency_p50_s: "median latency (s)",
+  latency_p95_s: "95th-percentile latency (s)",
+  tokens_per_second: "tokens per second",
+};
+const METRIC_ORDER = Object.keys(METRIC_WORDS);
+
+export function metricWords(metric: string): string {
+  return METRIC_WORDS[metric] ?? metric.replace(/_/g, " ");
+}
+
+/** Two decimals for people (0.41, 1.00), none from 100 on. */
+function plainNumber(value: number): string {
+  if (!Number.isFinite(value)) return "–";
+  return Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(2);
+}
+
+function plainSigned(value: number): string {
+  return Number.isFinite(value) ? `${value < 0 ? "−" : "+"}${plainNumber(Math.abs(value))}` : "–";
+}
+
+/**
+ * A comparison in plain words, for a reader who does not read tables: one line per task (then all tasks
+ * together) and direction where a counted metric's 95% interval excludes zero, naming the most telling
+ * metrics first, e.g. "tuned is better than base on resume parsing: field F1 0.41 → 0.78 [+0.29, +0.45]"
+ * (other's value → this system's, and the interval of the difference). Speed metrics are left out.
+ */
+export function plainVerdict(system: string, other: string, metrics: readonly MetricComparison[], perLine = 3): string[] {
+  const rank = (metric: string) => (METRIC_ORDER.includes(metric) ? METRIC_ORDER.indexOf(metric) : METRIC_ORDER.length);
+  const groups = [...new Set(metrics.map((metric) => metric.group))];
+  const lines: string[] = [];
+  for (const group of [...groups.filter((name) => name !== "overall"), ...groups.filter((name) => name === "overall")]) {
+    for (const outcome of ["better", "worse"] as const) {
+      const clear = metrics
+        .filter((metric) => metric.group === group && metric.outcome === outcome && !SPEED_METRICS.has(metric.metric))
+        .sort((a, b) => rank(a.metric) - rank(b.metric));
+      if (clear.length === 0) continue;
+      const named = clear.slice(0, perLine).map((metric) => `${metricWords(metric.metric)} ${plainNumber(metric.other)} → ${plainNumber(metric.value)} [${plainSigned(metric.low)}, ${plainSigned(metric.high)}]`);
+      const more = clear.length > perLine ? ` (and ${clear.length - perLine} more metric${clear.length - perLine === 1 ? "" : "s"})` : "";
+      lines.push(`${system} is ${outcome} than ${other} on ${taskWords(group)}: ${named.join("; ")}${more}`);
+    }
+  }
+  if (lines.length === 0) lines.push(`${system} is not clearly different from ${other} on any task: every 95% interval includes zero`);
+  return lines;
 }
 
 /** Groups in report order: overall first, then tasks as they appear. */
@@ -77,18 +174,86 @@ function groupRows(report: EvalReport, group: string): Row[] {
   });
 }
 
-export function renderMarkdown(report: EvalReport): string {
-  const lines: string[] = [
-    "# ats-lora evaluation",
+/** The generation settings in a line: the token limit of each task (one number where all are equal). */
+function generationSettings(report: EvalReport): string {
+  const settings = report.settings;
+  const limits = Object.entries(settings.max_new_tokens_by_task ?? {});
+  const same = limits.every(([, limit]) => limit === settings.max_new_tokens);
+  const tokens = same ? `max_new_tokens ${settings.max_new_tokens}` : `max_new_tokens ${limits.map(([task, limit]) => `${task} ${limit}`).join(", ")}`;
+  const schema = settings.json_schema ? ", +schema systems answer resume_parse and match_score under their JSON schema" : "";
+  const rag = settings.rag ? `, rag ${settings.rag.store} (top ${settings.rag.top_k}, ${settings.rag.mode})` : "";
+  return `greedy, ${tokens}, seed ${settings.seed}${rag}${schema}`;
+}
+
+/** The examples a report shows: the first `perTask` of each task, in test order. */
+function shownExamples(examples: readonly ExampleRecord[], perTask: number): ExampleRecord[] {
+  const count = new Map<string, number>();
+  return examples.filter((example) => {
+    const seen = count.get(example.task) ?? 0;
+    count.set(example.task, seen + 1);
+    return seen < perTask;
+  });
+}
+
+/** What the model was asked: the query and the start of each context passage, or the start of the prompt. */
+function inputExcerpt(prompt: string, prompts: PromptConfig | undefined): string {
+  const clip = (text: string, length: number) => (text.length > length ? `${text.slice(0, length).trimEnd()}…` : text);
+  const parsed = prompts ? parsePrompt(prompt, prompts) : undefined;
+  if (!parsed) return clip(prompt, 600);
+  return [clip(parsed.query, 300), ...parsed.context.map((passage) => clip(passage.trim(), 300))].join("\n\n");
+}
+
+/** An answer as JSON: its object (strict, else repaired), and how it parsed. */
+function answerJson(text: string): { value: unknown; parse: "valid JSON" | "invalid JSON, fields read from the repaired answer" | "no JSON object" } {
+  const isObject = (value: unknown) => value !== null && typeof value === "object" && !Array.isArray(value);
+  const strict = parseJsonOutput(text);
+  if (isObject(strict)) return { value: strict, parse: "valid JSON" };
+  const repaired = parseJsonOutputRepaired(text);
+  return isObject(repaired) ? { value: repaired, parse: "invalid JSON, fields read from the repaired answer" } : { value: {}, parse: "no JSON object" };
+}
+
+function referenceObject(example: ExampleRecord): Record<string, unknown> | undefined {
+  const value = parseJsonOutput(example.reference);
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function showValue(value: unknown, length = 160): string {
+  const text = value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+  return text.length > length ? `${text.slice(0, length)}…` : text;
+}
+
+/** One system's fields against the reference, by field name. */
+function differencesOf(example: ExampleRecord, system: string, reference: Record<string, unknown>) {
+  const { value, parse } = answerJson(example.outputs[system]!.text);
+  return { parse, byField: new Map(fieldDifferences(value, reference).map((difference) => [difference.field, difference])) };
+}
+
+/** Every field either the reference or a system's answer has: the reference's first. */
+function fieldRows(reference: Record<string, unknown>, answers: ReadonlyArray<{ byField: Map<string, FieldDifference> }>): string[] {
+  const fields = new Set(Object.keys(reference));
+  for (const answer of answers) for (const field of answer.byField.keys()) fields.add(field);
+  return [...fields];
+}
+
+const STATUS_MARK: Record<FieldStatus, string> = { same: "✓", different: "≠", missing: "∅", extra: "+" };
+
+const MARKDOWN_EXAMPLE_LEGEND = "✓ same as the reference · ≠ different · ∅ missing (in the reference, not the answer) · + extra (in the answer, not the reference)";
+
+export function renderMarkdown(report: EvalReport, examples: readonly ExampleRecord[] = [], options: ReportOptions = {}): string {
+  const lines: string[] = ["# ats-lora evaluation", ""];
+  for (const comparison of report.comparisons) {
+    lines.push(`## ${comparison.system} against ${comparison.against}`, "", ...(comparison.summary ?? []).map((line) => `- ${line}`), "", `_${comparison.verdict}_`, "");
+  }
+  lines.push(
+    "## Settings",
     "",
     `- test data: ${report.test_data.file} (${report.test_data.examples} examples: ${Object.entries(report.test_data.tasks).map(([task, n]) => `${task} ${n}`).join(", ")})`,
-    `- generation: greedy, max_new_tokens ${report.settings.max_new_tokens}, seed ${report.settings.seed}${report.settings.rag ? `, rag ${report.settings.rag.store} (top ${report.settings.rag.top_k}, ${report.settings.rag.mode})` : ""}`,
+    `- generation: ${generationSettings(report)}`,
     `- embedder: ${report.embedder.model} (${report.embedder.dtype})`,
     `- systems: ${report.systems.map((system) => `${system.name} (${describeSystem(system)})`).join("; ")}`,
     `- ${report.created_at}`,
     "",
-  ];
-  for (const comparison of report.comparisons) lines.push(`**${comparison.verdict}**`, "");
+  );
   const comparison = report.comparisons[0];
   for (const group of reportGroups(report)) {
     lines.push(`## ${group}`, "");
@@ -113,15 +278,48 @@ export function renderMarkdown(report: EvalReport): string {
     const curve = system.training!.loss_curve.filter((point) => point.loss !== undefined);
     if (curve.length > 0) lines.push(`Training loss of ${system.name}: ${formatValue(curve[0]!.loss)} at step ${curve[0]!.step} → ${formatValue(curve.at(-1)!.loss)} at step ${curve.at(-1)!.step} (chart in report.html).`, "");
   }
+  lines.push(...markdownExamples(report, examples, options));
   lines.push(
-    "Metrics: semantic_similarity is the embedder's cosine of output and reference; rouge_l the longest-common-subsequence F1 of their words; loss and perplexity the model's on the reference; for match scores, accuracy/precision/recall/f1 decide \"match\" at 0.5. Intervals: paired bootstrap over examples.",
+    "Metrics: semantic_similarity is the embedder's cosine of output and reference; rouge_l the longest-common-subsequence F1 of their words; loss and perplexity the model's on the reference; field_*_repaired the fields of the answer after repairing its JSON (an answer cut at the token limit keeps what it wrote); hit_token_limit the share of answers that used every new token allowed; for match scores, accuracy/precision/recall/f1 decide \"match\" at 0.5. Intervals: paired bootstrap over examples.",
     "",
   );
   return lines.join("\n");
 }
 
+/** The shown examples: the input, then the reference and each answer (JSON field by field, marked against the reference). */
+function markdownExamples(report: EvalReport, examples: readonly ExampleRecord[], options: ReportOptions): string[] {
+  const shown = shownExamples(examples, options.examplesPerTask ?? 2);
+  if (shown.length === 0) return [];
+  const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\s*\n\s*/g, " ");
+  const fence = (text: string) => ["```text", text.replace(/```/g, "ʼʼʼ"), "```"];
+  const lines: string[] = ["## Examples", "", MARKDOWN_EXAMPLE_LEGEND, ""];
+  for (const example of shown) {
+    const systems = report.systems.filter((system) => example.outputs[system.name]).map((system) => system.name);
+    lines.push(`### ${taskWords(example.task)} — test line ${example.line}`, "", "Input:", "", ...fence(inputExcerpt(example.prompt, options.prompts)), "");
+    const reference = referenceObject(example);
+    if (reference) {
+      const answers = systems.map((name) => differencesOf(example, name, reference));
+      lines.push(`| field | reference | ${systems.map((name, i) => `${name} (${answers[i]!.parse})`).join(" | ")} |`, `| --- | --- | ${systems.map(() => "---").join(" | ")} |`);
+      for (const field of fieldRows(reference, answers)) {
+        const cells = answers.map(({ byField }) => {
+          const difference = byField.get(field);
+          if (!difference) return "";
+          if (difference.items) return difference.items.map((item) => `${showValue(item.value, 60)} ${STATUS_MARK[item.status]}`).join(", ");
+          return difference.status === "missing" ? STATUS_MARK.missing : `${showValue(difference.predicted)} ${STATUS_MARK[difference.status]}`;
+        });
+        lines.push(`| ${[field, showValue(reference[field]), ...cells].map(cell).join(" | ")} |`);
+      }
+      lines.push("");
+    } else {
+      lines.push("Reference:", "", ...fence(example.reference), "");
+      for (const name of systems) lines.push(`${name}:`, "", ...fence(example.outputs[name]!.text), "");
+    }
+  }
+  return lines;
+}
+
 function describeSystem(system: SystemReport): string {
-  if (system.model) return `${system.role}: ${system.model.model}${system.model.base ? ` on ${system.model.base}` : ""}`;
+  if (system.model) return `${system.role}: ${system.model.model}${system.model.base ? ` on ${system.model.base}` : ""}${system.json_schema ? ", JSON answers under their schema" : ""}`;
   if (system.file) return `predictions: ${system.file}`;
   return `baseline: ${system.method}`;
 }
@@ -139,6 +337,10 @@ const BOUNDED = new Set([
   "field_precision",
   "field_recall",
   "field_f1",
+  "field_precision_repaired",
+  "field_recall_repaired",
+  "field_f1_repaired",
+  "hit_token_limit",
   "relevance",
   "specificity",
   "follow_up_addresses_vague_part",
@@ -220,41 +422,74 @@ function lossChart(name: string, training: TrainingLog, color: string): string {
   return `<figure><svg class="chart loss" viewBox="0 0 ${left + width + 10} ${top + height + 40}" width="${left + width + 10}" height="${top + height + 40}" role="img" aria-label="training loss of ${escapeHtml(name)}">${parts.join("")}</svg><figcaption>Training loss of ${escapeHtml(name)} (line) and eval loss (dots), from its loss_curve.jsonl</figcaption></figure>`;
 }
 
-/** A few examples per task with every system's output beside the reference: what the numbers summarise. */
-function exampleSection(report: EvalReport, examples: readonly ExampleRecord[], perTask = 2): string {
-  const shown: ExampleRecord[] = [];
-  const count = new Map<string, number>();
-  for (const example of examples) {
-    if ((count.get(example.task) ?? 0) >= perTask) continue;
-    count.set(example.task, (count.get(example.task) ?? 0) + 1);
-    shown.push(example);
-  }
+/** The shown examples side by side: the input, the reference and each system's answer; JSON answers field by field, marked against the reference. */
+function exampleSection(report: EvalReport, examples: readonly ExampleRecord[], options: ReportOptions): string {
+  const perTask = options.examplesPerTask ?? 2;
+  const shown = shownExamples(examples, perTask);
   if (shown.length === 0) return "";
-  const clip = (text: string) => (text.length > 700 ? `${text.slice(0, 700)}…` : text);
+  const clip = (text: string) => (text.length > 1500 ? `${text.slice(0, 1500)}…` : text);
   const cards = shown.map((example) => {
-    const cells = report.systems
-      .filter((system) => example.outputs[system.name])
-      .map((system) => {
-        const output = example.outputs[system.name]!;
-        return `<div class="output"><b>${escapeHtml(system.name)}</b> <small>similarity ${formatValue(output.scores.semantic_similarity)}, ROUGE-L ${formatValue(output.scores.rouge_l)}</small><pre>${escapeHtml(clip(output.text))}</pre></div>`;
-      })
-      .join("");
-    return `<details class="example"><summary>${escapeHtml(example.task)} — test line ${example.line}</summary><div class="output"><b>reference</b><pre>${escapeHtml(clip(example.reference))}</pre></div>${cells}</details>`;
+    const systems = report.systems.filter((system) => example.outputs[system.name]);
+    const input = `<div class="input"><b>input</b><pre>${escapeHtml(inputExcerpt(example.prompt, options.prompts))}</pre></div>`;
+    const reference = referenceObject(example);
+    let body: string;
+    if (reference) {
+      const answers = systems.map((system) => differencesOf(example, system.name, reference));
+      const head = `<tr><th>field</th><th>reference</th>${systems
+        .map((system, i) => {
+          const cut = example.outputs[system.name]!.scores.hit_token_limit === 1 ? "; cut at the token limit" : "";
+          return `<th>${escapeHtml(system.name)}<br><small>${escapeHtml(answers[i]!.parse + cut)}</small></th>`;
+        })
+        .join("")}</tr>`;
+      const rows = fieldRows(reference, answers).map((field) => {
+        const cells = answers.map(({ byField }) => {
+          const difference = byField.get(field);
+          if (!difference) return "<td></td>";
+          const content = difference.items
+            ? difference.items.map((item) => `<span class="item ${item.status}" title="${item.status}">${escapeHtml(showValue(item.value, 80))}</span>`).join(" ")
+            : difference.status === "missing"
+              ? ""
+              : escapeHtml(showValue(difference.predicted));
+          return `<td class="field ${difference.status}">${content} <i class="tag">${difference.status}</i></td>`;
+        });
+        const expected = reference[field];
+        const shownReference = Array.isArray(expected) ? expected.map((item) => `<span class="item">${escapeHtml(showValue(item, 80))}</span>`).join(" ") : escapeHtml(showValue(expected));
+        return `<tr><th>${escapeHtml(field)}</th><td>${shownReference}</td>${cells.join("")}</tr>`;
+      });
+      const raw = systems.map((system) => `<div class="output"><b>${escapeHtml(system.name)}</b><pre>${escapeHtml(clip(example.outputs[system.name]!.text))}</pre></div>`).join("");
+      body = `<table class="fields"><thead>${head}</thead><tbody>${rows.join("")}</tbody></table><details><summary>the answers as written</summary>${raw}</details>`;
+    } else {
+      const columns = [
+        `<div class="output"><b>reference</b><pre>${escapeHtml(clip(example.reference))}</pre></div>`,
+        ...systems.map((system) => {
+          const output = example.outputs[system.name]!;
+          const cut = output.scores.hit_token_limit === 1 ? ", cut at the token limit" : "";
+          return `<div class="output"><b>${escapeHtml(system.name)}</b> <small>similarity ${formatValue(output.scores.semantic_similarity)}, ROUGE-L ${formatValue(output.scores.rouge_l)}${cut}</small><pre>${escapeHtml(clip(output.text))}</pre></div>`;
+        }),
+      ];
+      body = `<div class="side" style="grid-template-columns:repeat(${columns.length},minmax(0,1fr))">${columns.join("")}</div>`;
+    }
+    return `<section class="example"><h3>${escapeHtml(taskWords(example.task))} — test line ${example.line}</h3>${input}${body}</section>`;
   });
-  return `<h2>Examples</h2><p><small>The first ${perTask} of each task; every example with its scores is in predictions.jsonl.</small></p>${cards.join("\n")}`;
+  const legend = `<p class="legend"><span class="field same">same as the reference</span> <span class="field different">different</span> <span class="field missing">missing</span> (in the reference, not the answer) <span class="field extra">extra</span> (in the answer, not the reference)</p>`;
+  return `<h2>Examples</h2><p><small>The first ${perTask} of each task; every example with its scores is in predictions.jsonl.</small></p>${legend}${cards.join("\n")}`;
 }
 
-export function renderHtml(report: EvalReport, examples: readonly ExampleRecord[] = []): string {
+export function renderHtml(report: EvalReport, examples: readonly ExampleRecord[] = [], options: ReportOptions = {}): string {
   const comparison: Comparison | undefined = report.comparisons[0];
   const legend = report.systems
     .map((system, i) => `<span class="key"><i style="background:${PALETTE[i % PALETTE.length]}"></i>${escapeHtml(system.name)} <small>${escapeHtml(describeSystem(system))}</small></span>`)
     .join("");
+  const verdicts = report.comparisons.map((entry) => {
+    const lines = (entry.summary ?? []).map((line) => `<li class="${line.startsWith(`${entry.system} is better`) ? "up" : line.startsWith(`${entry.system} is worse`) ? "down" : ""}">${escapeHtml(line)}</li>`);
+    return `<div class="verdict"><ul>${lines.join("")}</ul><small>${escapeHtml(entry.verdict)}</small></div>`;
+  });
   const sections = reportGroups(report).map((group) => {
     const header = ["metric", ...report.systems.map((system) => system.name), ...(comparison ? [`Δ ${comparison.system} − ${comparison.against} [95% CI]`] : [])];
     const rows = groupRows(report, group)
       .map((row) => `<tr><th>${escapeHtml(row.metric)}</th>${row.values.map((value) => `<td>${value}</td>`).join("")}${row.delta !== undefined ? `<td class="${/better$/.test(row.delta) ? "up" : /worse$/.test(row.delta) ? "down" : ""}">${escapeHtml(row.delta)}</td>` : ""}</tr>`)
       .join("");
-    return `<section><h2>${escapeHtml(group)}</h2>${barChart(report, group)}<table><thead><tr>${header.map((cell) => `<th>${escapeHtml(cell)}</th>`).join("")}</tr></thead><tbody>${rows}</tbody></table></section>`;
+    return `<section><h2>${escapeHtml(group === "overall" ? "all tasks" : taskWords(group))} <small>${escapeHtml(group)}</small></h2>${barChart(report, group)}<table><thead><tr>${header.map((cell) => `<th>${escapeHtml(cell)}</th>`).join("")}</tr></thead><tbody>${rows}</tbody></table></section>`;
   });
   const training = report.systems
     .filter((system) => system.training)
@@ -263,30 +498,36 @@ export function renderHtml(report: EvalReport, examples: readonly ExampleRecord[
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ats-lora evaluation</title>
 <style>
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1000px;color:#111;padding:0 1rem}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
-.verdict{background:#f1f5f9;border-left:4px solid #2563eb;padding:.6rem .9rem;margin:.5rem 0}
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#111;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}h3{font-size:1rem;margin:.2rem 0 .4rem}
+.verdict{background:#f1f5f9;border-left:4px solid #2563eb;padding:.6rem .9rem;margin:.5rem 0}.verdict ul{margin:0 0 .4rem;padding-left:1.2rem;font-size:15px}
+li.up{color:#047857}li.down{color:#b91c1c}
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:right}th:first-child{text-align:left}
 td.up{color:#047857}td.down{color:#b91c1c}
 svg text{font-size:11px;fill:#333}.grid{stroke:#e5e7eb}.whisker{stroke:#111;stroke-width:1.2}
 .key{margin-right:1rem;white-space:nowrap}.key i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:-1px}
 small{color:#555}figure{margin:1rem 0}figcaption{color:#555;font-size:12px}
-.example{margin:.4rem 0;border:1px solid #e5e7eb;padding:.3rem .6rem}.example summary{cursor:pointer;font-weight:600}
-.output pre{white-space:pre-wrap;background:#f8fafc;padding:.4rem;margin:.2rem 0 .6rem;font-size:12px;max-height:16rem;overflow:auto}
+.example{margin:1rem 0;border:1px solid #e5e7eb;padding:.5rem .8rem}.example summary{cursor:pointer;color:#555}
+.input pre{white-space:pre-wrap;background:#fffbeb;padding:.4rem;margin:.2rem 0 .6rem;font-size:12px;max-height:10rem;overflow:auto}
+.side{display:grid;gap:.6rem}.output pre{white-space:pre-wrap;background:#f8fafc;padding:.4rem;margin:.2rem 0 .6rem;font-size:12px;max-height:16rem;overflow:auto}
+table.fields{width:100%;table-layout:fixed}table.fields td,table.fields th{text-align:left;vertical-align:top;font-size:12px;word-break:break-word}
+.field.same{background:#ecfdf5}.field.different{background:#fef3c7}.field.missing{background:#fee2e2}.field.extra{background:#e0f2fe}
+.legend .field{padding:0 .3rem}.tag{font-style:normal;font-size:10px;color:#555;margin-left:.2rem}
+.item{display:inline-block;padding:0 .25rem;margin:1px;border-radius:3px;background:#f1f5f9}.item.same{background:#a7f3d0}.item.extra{background:#bae6fd}.item.missing{background:#fecaca;text-decoration:line-through}
 </style></head><body>
 <h1>ats-lora evaluation</h1>
-<p>${report.test_data.examples} examples from <code>${escapeHtml(report.test_data.file)}</code> (${Object.entries(report.test_data.tasks).map(([task, n]) => `${escapeHtml(task)} ${n}`).join(", ")}); greedy generation, max_new_tokens ${report.settings.max_new_tokens}, seed ${report.settings.seed}; embedder ${escapeHtml(report.embedder.model)}; ${escapeHtml(report.created_at)}</p>
+${verdicts.join("\n")}
+<p>${report.test_data.examples} examples from <code>${escapeHtml(report.test_data.file)}</code> (${Object.entries(report.test_data.tasks).map(([task, n]) => `${escapeHtml(task)} ${n}`).join(", ")}); ${escapeHtml(generationSettings(report))}; embedder ${escapeHtml(report.embedder.model)}; ${escapeHtml(report.created_at)}</p>
 <p>${legend}</p>
-${report.comparisons.map((entry) => `<p class="verdict">${escapeHtml(entry.verdict)}</p>`).join("\n")}
 ${training ? `<h2>Training</h2>${training}` : ""}
 ${sections.join("\n")}
-${exampleSection(report, examples)}
+${exampleSection(report, examples, options)}
 <p><small>Bars: each system's metric with its 95% bootstrap interval. Δ: paired bootstrap over the same examples; "better"/"worse" where the interval excludes zero.</small></p>
 </body></html>
 `;
 }
 
-/** The comparison as a compact table for the terminal. */
+/** The comparison as a compact table for the terminal, then the verdicts in plain words. */
 export function renderSummary(report: EvalReport): string {
   const lines: string[] = [];
   const comparison = report.comparisons[0];
@@ -297,6 +538,6 @@ export function renderSummary(report: EvalReport): string {
     lines.push(`  ${"metric".padEnd(width)}  ${report.systems.map((system) => system.name.padStart(10)).join(" ")}${comparison ? `  Δ ${comparison.system} − ${comparison.against} [95% CI]` : ""}`);
     for (const row of rows) lines.push(`  ${row.metric.padEnd(width)}  ${row.values.map((value) => value.padStart(10)).join(" ")}${row.delta ? `  ${row.delta}` : ""}`);
   }
-  for (const entry of report.comparisons) lines.push("", entry.verdict);
+  for (const entry of report.comparisons) lines.push("", entry.verdict, ...(entry.summary ?? []).map((line) => `  ${line}`));
   return lines.join("\n");
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "@ats-lora/core";
 import { rougeL } from "./metrics.js";
-import { addressesVaguePart, concreteDetails, exampleFeatures, groupMetrics, namesDetail, scoreExample } from "./score.js";
+import { addressesVaguePart, concreteDetails, exampleFeatures, groupMetrics, LOWER_IS_BETTER, namesDetail, scoreExample } from "./score.js";
 import { sampleExamples } from "./test-support.js";
 
 const config = loadConfig({ env: {} });
@@ -79,6 +79,33 @@ describe("group metrics", () => {
     expect(match.accuracy).toBeCloseTo(2 / 3, 12);
     expect(match.f1).toBeCloseTo(0.8, 12);
     expect(groupMetrics(scores, features, Uint32Array.of(5, 6))).toMatchObject({ relevance: 0.1, specificity: 0, follow_up_addresses_vague_part: 0 });
+  });
+
+  it("scores the fields of a resume cut at the token limit from its repaired parse, beside the strict ones", () => {
+    // Lena's answer cut after the name and half the email, Omar's whole: one invalid, one valid.
+    const cut = '{"name": "Lena Hoffmann", "email": "lena.hoff';
+    const outputs = [
+      { text: cut, hit_token_limit: true },
+      { text: examples[1]!.completion, hit_token_limit: false },
+    ];
+    const scores = outputs.map((output, i) => scoreExample(output, features[i]!, { reference: 0.5 }));
+    expect(scores.map((row) => [row.json_valid, row.hit_token_limit])).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
+    const parse = groupMetrics(scores, features, Uint32Array.of(0, 1));
+    // Strict: Lena predicts nothing (name, email, 4 skills missed); Omar right on name and email (his skills are empty): tp 2, fn 6.
+    expect(parse.json_validity).toBe(0.5);
+    expect(parse).toMatchObject({ field_precision: 1, field_recall: 0.25 });
+    expect(parse.field_f1).toBeCloseTo(0.4, 12);
+    // Repaired: Lena's name is right and her cut email wrong: tp 3, fp 1, fn 5 → P 3/4, R 3/8, F1 1/2.
+    expect(parse.field_precision_repaired).toBeCloseTo(0.75, 12);
+    expect(parse.field_recall_repaired).toBeCloseTo(0.375, 12);
+    expect(parse.field_f1_repaired).toBeCloseTo(0.5, 12);
+    expect(parse.hit_token_limit).toBe(0.5);
+    // Where the runner did not say (predictions files), no share is reported.
+    expect(groupMetrics([scoreExample({ text: cut }, features[0]!, { reference: 0.5 })], features, Uint32Array.of(0))).not.toHaveProperty("hit_token_limit");
+    expect(LOWER_IS_BETTER.has("hit_token_limit")).toBe(true);
   });
 
   it("counts an output without a number as an invalid score and leaves it out of the errors", () => {

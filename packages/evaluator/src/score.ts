@@ -11,6 +11,7 @@ import {
   fieldCounts,
   mean,
   parseJsonOutput,
+  parseJsonOutputRepaired,
   prf,
   quantile,
   rougeL,
@@ -28,6 +29,8 @@ export interface SystemOutput {
   /** The model's mean token loss on the reference (worker `score`), and the reference's token count. */
   loss?: number | null;
   loss_tokens?: number;
+  /** The answer used every new token it was allowed without ending by itself (cut off), where known. */
+  hit_token_limit?: boolean;
 }
 
 /** What the metrics need to know about an example, whatever system answers it. */
@@ -56,7 +59,11 @@ export interface ExampleScores {
   seconds?: number;
   tokens?: number;
   json_valid?: number;
+  /** Fields of the strict parse (an invalid answer predicts none), and of the repaired parse (an answer cut short keeps what it wrote). */
   field_counts?: Record<string, Counts>;
+  field_counts_repaired?: Record<string, Counts>;
+  /** 1 when the answer was cut at the token limit. */
+  hit_token_limit?: number;
   relevance?: number;
   specificity?: number;
   addresses_vague_part?: number;
@@ -175,6 +182,7 @@ export function scoreExample(
   if (output.loss_tokens !== undefined) scores.loss_tokens = output.loss_tokens;
   if (output.seconds !== undefined) scores.seconds = output.seconds;
   if (output.tokens !== undefined) scores.tokens = output.tokens;
+  if (output.hit_token_limit !== undefined) scores.hit_token_limit = output.hit_token_limit ? 1 : 0;
   if (features.task === "resume_parse") {
     const parsed = parseJsonOutput(output.text);
     const valid = parsed !== undefined && parsed !== null && typeof parsed === "object" && !Array.isArray(parsed);
@@ -182,6 +190,7 @@ export function scoreExample(
     // The reference must be a JSON object for fields to be compared; an invalid prediction predicts no field.
     if (features.reference_json !== null && typeof features.reference_json === "object") {
       scores.field_counts = fieldCounts(valid ? parsed : {}, features.reference_json);
+      scores.field_counts_repaired = valid ? scores.field_counts : fieldCounts(parseJsonOutputRepaired(output.text) ?? {}, features.reference_json);
     }
   }
   if (features.task === "interview_question" && features.candidate !== undefined) {
@@ -198,7 +207,7 @@ export function scoreExample(
 /** Counts, not measures: reported, never compared. */
 export const COUNT_METRICS = new Set(["n", "n_scored"]);
 /** Metrics where higher is worse; every other metric is better higher. */
-export const LOWER_IS_BETTER = new Set(["loss", "perplexity", "mae", "rmse", "latency_p50_s", "latency_p95_s"]);
+export const LOWER_IS_BETTER = new Set(["loss", "perplexity", "mae", "rmse", "latency_p50_s", "latency_p95_s", "hit_token_limit"]);
 /** Metrics of speed, which depend on the machine: reported and compared, but not counted in a verdict. */
 export const SPEED_METRICS = new Set(["latency_p50_s", "latency_p95_s", "tokens_per_second"]);
 
@@ -249,17 +258,16 @@ export function groupMetrics(
     const totalTokens = timed.reduce((sum, row) => sum + (row.tokens ?? 0), 0);
     if (totalSeconds > 0 && timed.some((row) => row.tokens !== undefined)) metrics.tokens_per_second = totalTokens / totalSeconds;
   }
+  const limited = defined(rows.map((row) => row.hit_token_limit));
+  if (limited.length > 0) metrics.hit_token_limit = mean(limited);
   if (!options.taskMetrics) return metrics;
   const validity = defined(rows.map((row) => row.json_valid));
   if (validity.length > 0) {
     metrics.json_validity = mean(validity);
-    const counts = rows.reduce<Record<string, Counts>>((total, row) => (row.field_counts ? addCounts(total, row.field_counts) : total), {});
-    if (Object.keys(counts).length > 0) {
-      const overall = prf(Object.values(counts).reduce((sum, c) => ({ tp: sum.tp + c.tp, fp: sum.fp + c.fp, fn: sum.fn + c.fn }), { tp: 0, fp: 0, fn: 0 }));
-      metrics.field_precision = overall.precision;
-      metrics.field_recall = overall.recall;
-      metrics.field_f1 = overall.f1;
-    }
+    const strict = microPrf(rows.map((row) => row.field_counts));
+    if (strict) Object.assign(metrics, { field_precision: strict.precision, field_recall: strict.recall, field_f1: strict.f1 });
+    const repaired = microPrf(rows.map((row) => row.field_counts_repaired));
+    if (repaired) Object.assign(metrics, { field_precision_repaired: repaired.precision, field_recall_repaired: repaired.recall, field_f1_repaired: repaired.f1 });
   }
   const relevance = defined(rows.map((row) => row.relevance));
   if (relevance.length > 0) metrics.relevance = mean(relevance);
@@ -280,6 +288,21 @@ export function groupMetrics(
     }
   }
   return metrics;
+}
+
+/** Precision, recall and F1 over every field of every example (micro-averaged); undefined where no field was compared. */
+function microPrf(perExample: ReadonlyArray<Record<string, Counts> | undefined>): ReturnType<typeof prf> | undefined {
+  const total: Counts = { tp: 0, fp: 0, fn: 0 };
+  let fields = 0;
+  for (const counts of perExample) {
+    for (const c of Object.values(counts ?? {})) {
+      fields += 1;
+      total.tp += c.tp;
+      total.fp += c.fp;
+      total.fn += c.fn;
+    }
+  }
+  return fields > 0 ? prf(total) : undefined;
 }
 
 /** Precision, recall and F1 per parsed field over a group (not resampled: a detail for the report). */

@@ -11,7 +11,8 @@ export interface ModelRef {
 
 /** One system an evaluation runs and scores. */
 export type SystemSpec =
-  | { name: string; role: "model" | "base" | "compare"; model: ModelRef }
+  /** `jsonSchema`: the JSON tasks' answers are generated under their answer schema (constrained decoding). */
+  | { name: string; role: "model" | "base" | "compare"; model: ModelRef; jsonSchema?: true }
   /** Outputs from a file; `model`, when given, is what produced them: it scores the references' loss. */
   | { name: string; role: "predictions"; file: string; model?: ModelRef }
   | { name: string; role: "baseline"; method: BaselineMethod };
@@ -53,6 +54,39 @@ export function systemsFrom(flags: SystemFlags): SystemSpec[] {
   for (const method of flags.baseline ?? []) systems.push({ name: unique(`baseline-${method}`), role: "baseline", method: method as BaselineMethod });
   if (flags.base && systems.length === 1) throw new InputError("--base compares a model with its base: pass --model too");
   return systems;
+}
+
+/** The suffix of a system that answers its JSON tasks under their schema. */
+export const SCHEMA_SUFFIX = "+schema";
+
+/**
+ * The systems, then for every model system the same model with JSON answers constrained to their schema
+ * (`<name>+schema`), in the same order: the unconstrained ones stay first, so the model's own JSON validity
+ * stays visible and the first comparison is still the evaluated model against the next system.
+ */
+export function withSchemaSystems(systems: readonly SystemSpec[]): SystemSpec[] {
+  const constrained = systems.flatMap((system): SystemSpec[] =>
+    system.role === "model" || system.role === "base" || system.role === "compare" ? [{ ...system, name: `${system.name}${SCHEMA_SUFFIX}`, jsonSchema: true }] : [],
+  );
+  return [...systems, ...constrained];
+}
+
+/**
+ * Which system is compared with which (the first of each pair minus the second): the evaluated system against
+ * every other unconstrained one; and where the evaluated system has a `+schema` twin, that twin against its
+ * unconstrained self (what the constraint does) and against every other `+schema` system.
+ */
+export function comparisonPairs(systems: readonly SystemSpec[]): Array<[SystemSpec, SystemSpec]> {
+  const [primary, ...others] = systems;
+  if (!primary) return [];
+  const isConstrained = (system: SystemSpec) => "jsonSchema" in system && system.jsonSchema === true;
+  const pairs: Array<[SystemSpec, SystemSpec]> = others.filter((other) => !isConstrained(other)).map((other) => [primary, other]);
+  const twin = others.find((other) => isConstrained(other) && other.name === `${primary.name}${SCHEMA_SUFFIX}`);
+  if (twin) {
+    pairs.push([twin, primary]);
+    for (const other of others) if (other !== twin && isConstrained(other)) pairs.push([twin, other]);
+  }
+  return pairs;
 }
 
 /** Whether a system generates or scores through a model runner (the Python worker). */

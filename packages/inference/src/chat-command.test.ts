@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pty from "node-pty";
+import { InputError } from "@ats-lora/core";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { disposeLlama } from "./llama.js";
 import { LocalModel } from "./local-model.js";
@@ -89,6 +90,35 @@ describe("ats-lora chat", () => {
     const cut = await chat("--quiet", "--json", "chat", "--model", BASE, "--prompt", "Say OK", "--max-tokens", "3");
     expect(JSON.parse(cut.stdout)).toMatchObject({ tokens: 3, stopped_by: "max_tokens", ended_with_eos: false });
     expect(cut.stderr).toBe("");
+  });
+
+  it("--json-schema keeps the answer to a task's schema or a file's, and names a file it cannot use", async () => {
+    const dir = tempDir();
+    const colors = path.join(dir, "colors.json");
+    fs.writeFileSync(colors, JSON.stringify({ type: "object", properties: { colors: { type: "array", items: { type: "string", maxLength: 12 }, maxItems: 3 } } }));
+    const { stdout } = await chat("--json", "chat", "--model", BASE, "--prompt", "List thirty colors as JSON.", "--max-tokens", "60", "--json-schema", colors);
+    const answer = JSON.parse(stdout);
+    expect(answer).toMatchObject({ stopped_by: "json_complete", ended_with_eos: false });
+    expect((JSON.parse(answer.text) as { colors: string[] }).colors.length).toBeLessThanOrEqual(3);
+
+    // A task's schema: what its grammar cannot hold is named.
+    const task = await chat("--json", "chat", "--model", BASE, "--prompt", "Parse: Ana Ruiz, Madrid", "--max-tokens", "4", "--json-schema", "resume_parse");
+    expect(JSON.parse(task.stdout).text).toMatch(/^\{/);
+    expect(task.stderr).toContain("(the resume_parse answer schema: the grammar does not hold experience[].start: pattern; experience[].end: pattern; check the answer against the schema)");
+
+    const refused = async (value: string): Promise<string> => {
+      const error = (await chat("chat", "--model", BASE, "--prompt", "Hi", "--json-schema", value).catch((caught: unknown) => caught)) as InputError;
+      expect(error).toBeInstanceOf(InputError);
+      return error.message;
+    };
+    const broken = path.join(dir, "broken.json");
+    fs.writeFileSync(broken, '{"type": "object",');
+    expect(await refused(broken)).toContain(`${broken} is not JSON: `);
+    expect(await refused(path.join(dir, "absent.json"))).toBe(`no such JSON Schema file: ${path.join(dir, "absent.json")}`);
+    const array = path.join(dir, "array.json");
+    fs.writeFileSync(array, "[1, 2]");
+    expect(await refused(array)).toBe(`${array}: the schema must be a JSON Schema object, not [1,2]`);
+    expect(await refused("resume_parsing")).toBe("--json-schema resume_parsing is neither a task with a JSON answer (resume_parse, match_score) nor a .json file");
   });
 
   it("takes the prompt from stdin when it is not a terminal, and exits", () => {

@@ -7,6 +7,8 @@ export interface ChatInput {
   maxTokens: number;
   temperature: number;
   seed?: number;
+  /** Decoding constrained to this JSON Schema (readJsonSchemaArgument's schema). */
+  jsonSchema?: Record<string, unknown>;
 }
 
 /** What `ats-lora chat --json` prints. */
@@ -34,6 +36,7 @@ export async function chatOnce(input: ChatInput, _context: OperationContext, opt
       maxTokens: input.maxTokens,
       temperature: input.temperature,
       seed: input.seed,
+      jsonSchema: input.jsonSchema,
       signal: options.signal,
     });
     const result = generation!;
@@ -56,9 +59,10 @@ export async function chatOnce(input: ChatInput, _context: OperationContext, opt
 }
 
 /** Why an answer ended, for the note after it. */
-export function stopNote(stoppedBy: "eos" | "stop" | "max_tokens"): string {
+export function stopNote(stoppedBy: StopReason): string {
   if (stoppedBy === "eos") return "ended at EOS";
   if (stoppedBy === "stop") return "ended at a stop text";
+  if (stoppedBy === "json_complete") return "ended where the JSON is complete";
   return "cut at --max-tokens";
 }
 

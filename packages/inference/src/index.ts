@@ -11,3 +11,4 @@ export {
 export { disposeLlama, gpuSetting, type Device, type GpuSetting } from "./llama.js";
 export { llamaModelRunner, type LlamaModelRunner, type LlamaModelRunnerOptions, type RunnerModelRef } from "./model-runner.js";
 export { chatOnce, describeSpec, type ChatAnswer, type ChatInput } from "./chat.js";
+export { grammarJsonSchema, readJsonSchemaArgument, type GrammarJsonSchema, type JsonSchemaArgument } from "./json-schema-grammar.js";

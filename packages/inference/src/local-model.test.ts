@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ExitCode, InputError, type AtsError, type ChatMessage } from "@ats-lora/core";
+import { ExitCode, InputError, ResumeParseAnswerSchema, taskAnswerJsonSchema, type AtsError, type ChatMessage } from "@ats-lora/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeLlama } from "./llama.js";
 import { LocalModel, type LocalModelSpec } from "./local-model.js";
@@ -126,6 +126,60 @@ describe("LocalModel on SmolLM2-135M-Instruct (GGUF)", () => {
 
     const [after] = await model.generate([user("Say OK")], { maxTokens: 64, temperature: 0 });
     expect(after!.endedWithEos).toBe(true);
+  });
+
+  it("decodes under a task's JSON Schema: the answer parses, validates and ends where the JSON is complete", async () => {
+    // Two parsed resumes, then a third: the base model follows the shape, and its list that runs on ends at maxItems.
+    const parse = (resume: string) => user(`Parse this resume into the ATS JSON schema.\n\n${resume}`)[0]!;
+    const answered = (resume: string, name: string, email: string, location: string, skills: string[]): ChatMessage[] => [
+      parse(resume),
+      { role: "assistant", content: JSON.stringify({ name, email, phone: null, location, summary: null, skills, experience: [], education: [], certifications: [], languages: [] }) },
+    ];
+    const conversation: ChatMessage[] = [
+      ...answered("Ana Ruiz\nana.ruiz@example.com | Madrid, Spain\nSkills: SQL, Python", "Ana Ruiz", "ana.ruiz@example.com", "Madrid, Spain", ["SQL", "Python"]),
+      ...answered("Li Wei\nli.wei@example.com | Shanghai, China\nSkills: Java, Kotlin", "Li Wei", "li.wei@example.com", "Shanghai, China", ["Java", "Kotlin"]),
+      parse("Tom Berg\ntom.berg@example.com | Oslo, Norway\nSkills: Go, Rust"),
+    ];
+    const options = { maxTokens: 200, temperature: 0, jsonSchema: taskAnswerJsonSchema("resume_parse") };
+    const [answer] = await model.generate([conversation], options);
+    expect(answer).toMatchObject({ stoppedBy: "json_complete", endedWithEos: false });
+    expect(answer!.tokens).toBeLessThan(200);
+    const parsed = ResumeParseAnswerSchema.safeParse(JSON.parse(answer!.text));
+    expect(parsed.error).toBeUndefined();
+    expect(parsed.data).toMatchObject({ name: "Tom Berg", email: "tom.berg@example.com" });
+
+    const pieces: string[] = [];
+    for await (const event of model.stream(conversation, options)) if (event.type === "text") pieces.push(event.text);
+    expect(pieces.join("")).toBe(answer!.text);
+  });
+
+  it("holds the schema's bounds where the model would go on, batched as one at a time", async () => {
+    const colors = {
+      type: "object",
+      properties: { colors: { type: "array", items: { type: "string", maxLength: 12 }, maxItems: 3 } },
+      required: ["colors"],
+      additionalProperties: false,
+    };
+    const questions = ["List thirty colors as JSON.", "Name every color of the rainbow, in JSON.", "Give me 20 shades of blue as JSON."];
+    const options = { maxTokens: 80, temperature: 0, jsonSchema: colors };
+    const together = await model.generate(questions.map(user), options);
+    for (const answer of together) {
+      expect(answer.stoppedBy).toBe("json_complete");
+      const parsed = JSON.parse(answer.text) as { colors: string[] };
+      expect(Object.keys(parsed)).toEqual(["colors"]);
+      expect(parsed.colors.length).toBeLessThanOrEqual(3);
+      for (const color of parsed.colors) expect(color.length).toBeLessThanOrEqual(12);
+    }
+    const alone: string[] = [];
+    for (const question of questions) alone.push((await model.generate([user(question)], options))[0]!.text);
+    expect(together.map((answer) => answer.text)).toEqual(alone);
+    // Without the grammar the model answers with no JSON at all.
+    const [free] = await model.generate([user(questions[0]!)], { maxTokens: 80, temperature: 0 });
+    expect(() => JSON.parse(free!.text)).toThrow(SyntaxError);
+
+    const tooLong = await failure(model.generate([user("Hi")], { ...options, jsonSchema: { type: "string", maxLength: 5000 } }));
+    expect(tooLong).toBeInstanceOf(InputError);
+    expect(tooLong.message).toBe("the JSON Schema: the schema has maxLength 5000; llama.cpp's grammar parser repeats at most 1999 times: lower it");
   });
 
   it("scores a likely reference lower than gibberish, over the reference's tokens and EOS", async () => {

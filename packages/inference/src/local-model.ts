@@ -1,8 +1,10 @@
-import type { ControlledEvaluateInputItem, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
-import { InputError, interruptedError, throwIfAborted, type ChatMessage } from "@ats-lora/core";
+import { setMaxListeners } from "node:events";
+import { LlamaGrammarEvaluationState, type ControlledEvaluateInputItem, type GbnfJsonSchema, type Llama, type LlamaGrammar, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import { InputError, interruptedError, RunError, throwIfAborted, type ChatMessage } from "@ats-lora/core";
 import { ChatTemplate } from "./chat-template.js";
 import { adapterArchitecture, createContext, disposeModel, loadBaseModel, requireFile } from "./gguf-files.js";
-import { deviceOf, gpuSetting, sharedLlama, threadCount, type Device, type GpuSetting } from "./llama.js";
+import { grammarJsonSchema } from "./json-schema-grammar.js";
+import { deviceOf, errorsSince, gpuSetting, logMark, sharedLlama, threadCount, type Device, type GpuSetting } from "./llama.js";
 import { SequencePool } from "./sequence-pool.js";
 import { sampleOneAtATime } from "./serial-sampling.js";
 import { firstStop, streamableLength } from "./stop-texts.js";
@@ -29,7 +31,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
 }
 
-export type StopReason = "eos" | "stop" | "max_tokens";
+/** json_complete: the JSON value of `jsonSchema` is complete (the grammar allows nothing more). */
+export type StopReason = "eos" | "stop" | "max_tokens" | "json_complete";
 
 export interface GenerateOptions {
   maxTokens: number;
@@ -43,6 +46,11 @@ export interface GenerateOptions {
   topK?: number;
   /** The answer ends before the first of these texts. */
   stop?: readonly string[];
+  /**
+   * Decoding constrained to this JSON Schema (node-llama-cpp's JSON-schema grammar, read as grammarJsonSchema
+   * translates it): the answer is one JSON value of it, or the start of one when max tokens cut it.
+   */
+  jsonSchema?: Record<string, unknown>;
   signal?: AbortSignal;
   /** Called as each conversation finishes, with how many have. */
   onProgress?(done: number): void;
@@ -71,6 +79,9 @@ export interface ReferenceScore {
 }
 
 const DEFAULT_CONTEXT_SIZE = 4096;
+/** What node-llama-cpp's JSON-schema grammar puts after the value (getGbnfGrammarForGbnfJsonSchema), and its rule. */
+const JSON_GRAMMAR_END = "\n\n\n\n";
+const JSON_GRAMMAR_END_RULE = String.raw`"\n\n\n\n" [\n]*`;
 // Each scored token brings a probability map over the whole vocabulary; a few dozen at a time bound the memory.
 const SCORED_TOKENS_PER_CALL = 32;
 // A float32 softmax rounds probabilities below ~1e-45 to 0; the loss counts such a token as that improbable.
@@ -84,11 +95,13 @@ export class LocalModel {
   readonly device: Device;
   private readonly template: ChatTemplate | null;
   private readonly pool: SequencePool;
+  /** Grammars by their JSON Schema's text: built once, shared by the sequences (each keeps its own state). */
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private disposed = false;
 
   private constructor(
     readonly spec: LocalModelSpec,
-    llama: Llama,
+    private readonly llama: Llama,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
   ) {
@@ -172,9 +185,10 @@ export class LocalModel {
   async generate(conversations: ReadonlyArray<readonly ChatMessage[]>, options: GenerateOptions): Promise<Generation[]> {
     checkGenerateOptions(options);
     const prompts = conversations.map((conversation, index) => this.promptTokens(conversation, options.maxTokens, `conversation ${index + 1}`));
+    const grammar = await this.grammarFor(options.jsonSchema);
     let done = 0;
     return this.runEach(prompts, options.signal, "generation", async (prompt, sequence, signal) => {
-      const decoding = this.decode(sequence, prompt, options, signal);
+      const decoding = this.decode(sequence, prompt, options, grammar, signal);
       let step = await decoding.next();
       while (!step.done) step = await decoding.next();
       options.onProgress?.((done += 1));
@@ -186,8 +200,9 @@ export class LocalModel {
   async *stream(conversation: readonly ChatMessage[], options: Omit<GenerateOptions, "onProgress">): AsyncGenerator<StreamEvent, void, undefined> {
     checkGenerateOptions(options);
     const prompt = this.promptTokens(conversation, options.maxTokens, "the conversation");
+    const grammar = await this.grammarFor(options.jsonSchema);
     const sequence = await this.pool.acquire(options.signal, "generation");
-    const decoding = this.decode(sequence, prompt, options, options.signal);
+    const decoding = this.decode(sequence, prompt, options, grammar, options.signal);
     try {
       for (;;) {
         const step = await decoding.next();
@@ -235,6 +250,38 @@ export class LocalModel {
     await disposeModel(this.model);
   }
 
+  /** The grammar of a JSON Schema; an InputError for one it cannot read. */
+  private async grammarFor(jsonSchema: Record<string, unknown> | undefined): Promise<LlamaGrammar | undefined> {
+    if (jsonSchema === undefined) return undefined;
+    const key = JSON.stringify(jsonSchema);
+    let grammar = this.grammars.get(key);
+    if (grammar === undefined) {
+      const { schema } = grammarJsonSchema(jsonSchema, "the JSON Schema");
+      const mark = logMark();
+      grammar = this.llama.createGrammarForJsonSchema<GbnfJsonSchema>(schema).then(
+        (created) => {
+          const root = created.grammar.split("\n").find((line) => line.startsWith(`${created.rootRuleName} ::=`));
+          if (root?.endsWith(JSON_GRAMMAR_END_RULE) !== true) {
+            throw new RunError("node-llama-cpp's JSON-schema grammar no longer ends the value with four newlines, where LocalModel stops", {
+              hint: "check how the new node-llama-cpp ends the value (getGbnfGrammarForGbnfJsonSchema), then update JSON_GRAMMAR_END",
+            });
+          }
+          return created;
+        },
+        (error: unknown) => {
+          this.grammars.delete(key);
+          throw new InputError("llama.cpp could not parse the grammar node-llama-cpp made of the JSON Schema", {
+            cause: error,
+            details: [error instanceof Error ? error.message : String(error), ...errorsSince(mark)],
+            hint: "smaller bounds (maxLength, maxItems) usually help: llama.cpp's grammar parser limits how often a rule repeats",
+          });
+        },
+      );
+      this.grammars.set(key, grammar);
+    }
+    return await grammar;
+  }
+
   private promptTokens(conversation: readonly ChatMessage[], reserved: number, label: string): Token[] {
     const tokens = this.model.tokenize(this.renderChat(conversation), true);
     if (tokens.length === 0) throw new InputError(`${label} renders to no tokens`);
@@ -258,6 +305,8 @@ export class LocalModel {
   ): Promise<Result[]> {
     throwIfAborted(signal, what);
     const stop = new AbortController();
+    // Every item waits for a sequence with a listener on stop.signal, and each evaluation adds one: as many as items, not a leak.
+    setMaxListeners(2 * items.length + 10, stop.signal);
     const onAbort = (): void => stop.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
     let failure: unknown;
@@ -285,17 +334,28 @@ export class LocalModel {
   }
 
   /** Generates on one sequence: yields text as it becomes final and returns the summary. */
-  private async *decode(sequence: LlamaContextSequence, prompt: Token[], options: GenerateOptions, signal: AbortSignal | undefined): AsyncGenerator<string, Generation, undefined> {
+  private async *decode(
+    sequence: LlamaContextSequence,
+    prompt: Token[],
+    options: GenerateOptions,
+    grammar: LlamaGrammar | undefined,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<string, Generation, undefined> {
     const started = performance.now();
     await sequence.clearHistory();
     const stops = (options.stop ?? []).filter((stop) => stop !== "");
+    // The grammar has the JSON value followed by "\n\n\n\n" (its stop trigger, which node-llama-cpp's LlamaChat
+    // watches for): only then may EOS come. The value ends in }, ], ", a digit or a letter, so nothing is trimmed.
+    const grammarEnd = grammar === undefined ? undefined : JSON_GRAMMAR_END;
+    if (grammarEnd !== undefined) stops.push(grammarEnd);
+    const grammarEvaluationState = grammar === undefined ? undefined : new LlamaGrammarEvaluationState({ model: this.model, grammar });
     const sampling =
       options.temperature > 0 ? { temperature: options.temperature, seed: options.seed, topK: options.topK ?? 0, topP: options.topP ?? 1 } : { temperature: 0 };
     const generated: Token[] = [];
     let text = "";
     let shown = 0;
     let stoppedBy: StopReason = "max_tokens";
-    for await (const token of sequence.evaluate(prompt, { ...sampling, yieldEogToken: true })) {
+    for await (const token of sequence.evaluate(prompt, { ...sampling, grammarEvaluationState, yieldEogToken: true })) {
       throwIfAborted(signal, "generation");
       generated.push(token);
       if (this.model.isEogToken(token)) {
@@ -306,8 +366,8 @@ export class LocalModel {
       text = this.model.detokenize(generated, false);
       const stopAt = firstStop(text, stops);
       if (stopAt !== undefined) {
+        stoppedBy = grammarEnd !== undefined && text.startsWith(grammarEnd, stopAt) ? "json_complete" : "stop";
         text = text.slice(0, stopAt);
-        stoppedBy = "stop";
         break;
       }
       if (generated.length >= options.maxTokens) break;

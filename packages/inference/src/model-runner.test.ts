@@ -49,6 +49,11 @@ describe("llamaModelRunner (the evaluator's ModelRunner on node-llama-cpp)", () 
       expect(error.exitCode).toBe(ExitCode.interrupted);
       expect((await runner.generate(tuned, ["Say OK"], { maxNewTokens: 24, seed: 1 }))[0]!.text).toBe(generations[0]!.text);
       expect(resolved).toEqual([base, tuned]);
+
+      const colors = { type: "object", properties: { colors: { type: "array", items: { type: "string", maxLength: 12 }, maxItems: 3 } } };
+      const [json] = await runner.generate(tuned, ["List thirty colors as JSON."], { maxNewTokens: 60, seed: 1, jsonSchema: colors });
+      expect(json!.stoppedBy).toBe("json_complete");
+      expect((JSON.parse(json!.text) as { colors: string[] }).colors.length).toBeLessThanOrEqual(3);
     } finally {
       await runner.close();
     }

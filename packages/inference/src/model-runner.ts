@@ -13,7 +13,13 @@ export interface RunnerModelRef {
  * Prompts are built prompts (core's buildPrompt), sent as one user turn through the model's chat template.
  */
 export interface LlamaModelRunner {
-  generate(ref: RunnerModelRef, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void): Promise<Generation[]>;
+  /** jsonSchema: decoding constrained to it (LocalModel's GenerateOptions.jsonSchema). */
+  generate(
+    ref: RunnerModelRef,
+    prompts: string[],
+    options: { maxNewTokens: number; seed: number; jsonSchema?: Record<string, unknown> },
+    onProgress?: (done: number) => void,
+  ): Promise<Generation[]>;
   score(ref: RunnerModelRef, prompts: string[], references: string[], onProgress?: (done: number) => void): Promise<ReferenceScore[]>;
   /** Stops the running generate or score, which then rejects with an `interrupted` error (exit 130). */
   cancel(): void;
@@ -66,6 +72,7 @@ export function llamaModelRunner(resolve: (ref: RunnerModelRef) => Promise<Local
           maxTokens: generateOptions.maxNewTokens,
           temperature: 0,
           seed: generateOptions.seed,
+          jsonSchema: generateOptions.jsonSchema,
           signal,
           onProgress,
         }),

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "@ats-lora/core";
 import { describe, expect, it } from "vitest";
 import { trainCommand } from "./command.js";
+import { configOverrides, type TrainFlags } from "./commands/train-flags.js";
 import { runSettings, trainParams, type TrainRun } from "./train.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -24,6 +25,19 @@ describe("train's settings", () => {
     expect(trainParams(configured).regression).toEqual({ field: "match_score", weight: 1, loss: "huber" });
     // An explicit value (the demo's, a flag's) wins; null turns it off.
     expect(trainParams({ ...configured, regression: null }).regression).toBeNull();
+  });
+
+  it("passes early stopping from the configuration (training.early_stopping_patience), off by default, the flag over it", () => {
+    expect(trainParams(options({})).early_stopping_patience).toBeNull();
+    expect(trainParams(options({ ATS_LORA_TRAINING__EARLY_STOPPING_PATIENCE: "3" })).early_stopping_patience).toBe(3);
+    const program = trainCommand();
+    program.exitOverride();
+    program.action(() => undefined);
+    const flags = program.parse(["--early-stopping-patience", "2"], { from: "user" }).opts<TrainFlags>();
+    const config = loadConfig({ env: {}, overrides: configOverrides(flags) });
+    expect(config.training.early_stopping_patience).toBe(2);
+    const quiet = trainCommand().exitOverride().configureOutput({ writeErr: () => undefined });
+    expect(() => quiet.parse(["--early-stopping-patience", "0"], { from: "user" })).toThrow("must be a positive whole number");
   });
 
   it("records what the checkpoints depend on, the training data included", () => {
@@ -46,6 +60,8 @@ describe("train's settings", () => {
     }
     expect(section).toContain("training.regression_field");
     const yaml = fs.readFileSync(path.join(REPO, "configs", "default.yaml"), "utf8");
-    for (const key of ["regression_field", "regression_weight", "regression_loss"]) expect(yaml).toMatch(new RegExp(`^  ${key}: .*#\\s*\\S`, "m"));
+    for (const key of ["regression_field", "regression_weight", "regression_loss", "early_stopping_patience", "max_seq_length"]) {
+      expect(yaml).toMatch(new RegExp(`^  ${key}: .*#\\s*\\S`, "m"));
+    }
   });
 });

@@ -80,7 +80,8 @@ export function trainParams(run: TrainRun): z.input<typeof TrainParams> {
     format: config.training.format,
     epochs: config.training.epochs,
     batch_size: config.training.batch_size,
-    max_steps: config.training.max_steps,
+    // -1: transformers trains for the epochs.
+    max_steps: config.training.max_steps ?? -1,
     learning_rate: config.training.learning_rate,
     grad_accum: config.training.grad_accum,
     warmup_steps: config.training.warmup_steps,
@@ -101,6 +102,7 @@ export function trainParams(run: TrainRun): z.input<typeof TrainParams> {
     logging_steps: config.training.logging_steps,
     seed: config.training.seed,
     resume: run.resume,
+    early_stopping_patience: config.training.early_stopping_patience,
     regression: run.regression !== undefined ? run.regression : regressionFromConfig(config.training),
   };
 }

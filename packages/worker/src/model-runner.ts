@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { AtsError, ExitCode } from "@ats-lora/core";
+import { AtsError, ExitCode, InputError } from "@ats-lora/core";
 import type { WorkerClient } from "./worker-client.js";
 
 /** A model argument as the worker must see it: a local folder made absolute (the worker runs in its own folder), a hub id as it is. */
@@ -33,7 +33,13 @@ export function workerModelRunner(client: WorkerClient) {
     }
   };
   return {
-    async generate(ref: ModelArgument, prompts: string[], options: { maxNewTokens: number; seed: number }, onProgress?: (done: number) => void) {
+    async generate(ref: ModelArgument, prompts: string[], options: { maxNewTokens: number; seed: number; jsonSchema?: Record<string, unknown> }, onProgress?: (done: number) => void) {
+      // Grammars are node-llama-cpp's; the worker's transformers generate has none.
+      if (options.jsonSchema !== undefined) {
+        throw new InputError("--json-schema needs node-llama-cpp: a GGUF model or an adapter on one", {
+          hint: "export the adapter to GGUF (ats-lora export ADAPTER --format gguf) and evaluate with --engine auto or llama",
+        });
+      }
       const result = await withProgress("generate", onProgress, () =>
         client.request("generate", { ...resolved(ref), prompts, max_new_tokens: options.maxNewTokens, temperature: 0, seed: options.seed }),
       );

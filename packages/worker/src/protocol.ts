@@ -78,6 +78,9 @@ export const TrainParams = z.strictObject({
   logging_steps: positiveInt,
   seed: count,
   resume: z.boolean(),
+  early_stopping_patience: positiveInt
+    .nullable()
+    .describe("Stop when the validation loss (evaluated at each epoch's end) has not improved for this many evaluations, and save the best one's adapter; null: off."),
   regression: z
     .strictObject({ field: z.string().min(1), weight: z.number().nonnegative(), loss: trainingConfig.shape.regression_loss })
     .nullable()
@@ -97,7 +100,15 @@ export const TrainMetrics = z.object({
   train_loss_sample_rows: count,
   logged_loss_first: z.number().nullable().describe("The first logged (windowed) training loss."),
   logged_loss_last: z.number().nullable().describe("The last logged (windowed) training loss."),
-  eval_loss: z.number().nullable(),
+  eval_loss: z.number().nullable().describe("Validation loss of the adapter saved (null without validation rows)."),
+  val_loss_by_epoch: z
+    .array(z.object({ epoch: z.number(), step: count, loss: z.number() }))
+    .describe("The validation loss at each epoch's end (and where max_steps ended the run inside an epoch)."),
+  best_epoch: z.object({ epoch: z.number(), step: count, loss: z.number() }).nullable().describe("The evaluation with the lowest validation loss."),
+  adapter_step: count.describe("The step whose weights the saved adapter holds: the best epoch's under early stopping, else the last."),
+  stopped_early: z.boolean().describe("Early stopping ended the run before max_steps."),
+  prompts_cut: count.describe("Training rows whose prompt was cut in its middle to fit max_seq_length beside its answer."),
+  answers_truncated: count.describe("Training rows whose answer alone is too long for max_seq_length: its end is truncated."),
   tokens: count,
   tokens_per_second: z.number().nullable(),
   peak_memory_bytes: count,
@@ -130,9 +141,17 @@ export const GenerateParams = z.strictObject({
   max_new_tokens: positiveInt,
   temperature: z.number().nonnegative().describe("0 is greedy decoding."),
   seed: count,
+  batch_size: positiveInt.optional().describe("Prompts generated together in one left-padded batch (default 4)."),
 });
 export const GenerateResult = z.object({
-  outputs: z.array(z.object({ text: z.string(), tokens: count, ended_with_eos: z.boolean(), seconds: z.number() })),
+  outputs: z.array(
+    z.object({
+      text: z.string(),
+      tokens: count,
+      ended_with_eos: z.boolean(),
+      seconds: z.number().describe("From the start of its batch to its last token (a batch's tokens come in lockstep)."),
+    }),
+  ),
   cancelled: z.boolean(),
 });
 export const ScoreParams = z.strictObject({ ...modelRef, prompts: z.array(z.string()), references: z.array(z.string()) });

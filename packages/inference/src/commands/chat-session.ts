@@ -7,6 +7,8 @@ export interface ChatSettings {
   maxTokens: number;
   temperature: number;
   seed?: number;
+  /** Every answer constrained to this JSON Schema. */
+  jsonSchema?: Record<string, unknown>;
 }
 
 export interface ChatTerminal {

@@ -6,6 +6,7 @@ import {
   nonNegativeInt,
   positiveInt,
   renderEvents,
+  TASK_ANSWER_SCHEMAS,
   withCtrlC,
   type ChatMessage,
   type GlobalOptions,
@@ -26,6 +27,7 @@ interface ChatFlags {
   maxTokens: number;
   temperature: number;
   seed?: number;
+  jsonSchema?: string;
 }
 
 function temperature(value: string): number {
@@ -45,6 +47,7 @@ export function chatCommand(ports: ChatPorts): Command {
     .option("--max-tokens <n>", "the most tokens an answer may have", positiveInt, 512)
     .option("--temperature <t>", "0 answers greedily (the same answer each time); above 0 samples", temperature, 0)
     .option("--seed <n>", "the sampling seed, for answers that repeat when --temperature is above 0", nonNegativeInt)
+    .option("--json-schema <task-or-file>", `answer only JSON of this schema, decoding constrained by a grammar: a task (${Object.keys(TASK_ANSWER_SCHEMAS).join(", ")}) or a .json JSON Schema file`)
     .addHelpText(
       "after",
       `
@@ -52,11 +55,14 @@ In a conversation: /reset clears it, /exit or Ctrl-D leaves, Ctrl-C stops the an
 Ctrl-C, or one at the prompt, exits with 130). Answers go to stdout, tokens/s to stderr (not with --quiet).
 ATS_LORA_LLAMA_GPU=false keeps llama.cpp on the CPU even where it finds CUDA, Metal or Vulkan;
 ATS_LORA_LLAMA_THREADS=N sets its CPU threads (default one per core; fewer when other work shares the CPU).
+--json-schema keeps every answer to the schema's shape and bounds; constraints a grammar cannot hold (pattern,
+a number's minimum and maximum) are named on stderr, to check afterwards.
 
 Examples:
   $ ats-lora chat --model models/ats_lora_v3
   $ ats-lora chat --model base.gguf --prompt "Summarise this resume: …" --json
-  $ echo "Name three interview questions for an SRE" | ats-lora chat --model models/ats_lora_v3 --max-tokens 200`,
+  $ echo "Name three interview questions for an SRE" | ats-lora chat --model models/ats_lora_v3 --max-tokens 200
+  $ ats-lora chat --model models/ats_lora_v3 --json-schema resume_parse --max-tokens 700 < resume-prompt.txt`,
     )
     .action(async (flags: ChatFlags, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
@@ -65,19 +71,25 @@ Examples:
         throw new InputError("chat --json answers one prompt: pass --prompt TEXT or the prompt on stdin", { hint: "a conversation in the terminal is without --json" });
       }
       if (prompt !== undefined && prompt.trim() === "") throw new InputError("the prompt is empty", { hint: "pass --prompt TEXT, or text on stdin" });
+      const { readJsonSchemaArgument } = await import("../json-schema-grammar.js");
+      const jsonSchema = flags.jsonSchema === undefined ? undefined : readJsonSchemaArgument(flags.jsonSchema);
+      if (jsonSchema !== undefined && jsonSchema.unenforced.length > 0) {
+        context.reporter.info(`(${jsonSchema.source}: the grammar does not hold ${jsonSchema.unenforced.join("; ")}; check the answer against the schema)`);
+      }
       const spec = await ports.resolveModel(flags.model, { base: flags.base }, context);
+      const settings = { maxTokens: flags.maxTokens, temperature: flags.temperature, seed: flags.seed, jsonSchema: jsonSchema?.schema };
       const system: ChatMessage[] = flags.system === undefined ? [] : [{ role: "system", content: flags.system }];
       const { disposeLlama } = await import("../llama.js");
       try {
         if (prompt === undefined) {
           const { runChatSession } = await import("./chat-session.js");
-          const ended = await runChatSession(spec, system, { maxTokens: flags.maxTokens, temperature: flags.temperature, seed: flags.seed }, context);
+          const ended = await runChatSession(spec, system, settings, context);
           if (ended === "interrupted") process.exitCode = ExitCode.interrupted;
           return;
         }
         const { chatOnce, stopNote } = await import("../chat.js");
         const events = renderEvents(context);
-        const input = { model: spec, messages: [...system, { role: "user" as const, content: prompt }], maxTokens: flags.maxTokens, temperature: flags.temperature, seed: flags.seed };
+        const input = { model: spec, messages: [...system, { role: "user" as const, content: prompt }], ...settings };
         const answer = await withCtrlC((signal) => chatOnce(input, context, { signal, onEvent: events.onEvent })).finally(() => events.done());
         context.reporter.info(`(${answer.tokens} tokens, ${answer.tokens_per_second} tokens/s on ${answer.device}; ${stopNote(answer.stopped_by)})`);
         context.reporter.result(answer, () => answer.text);

@@ -32,6 +32,7 @@ export interface TrainFlags {
   maxSeqLength?: number;
   packing?: boolean;
   seed?: number;
+  earlyStoppingPatience?: number;
   regressionField?: string;
   regressionWeight?: number;
   regressionLoss?: AtsConfig["training"]["regression_loss"];
@@ -53,6 +54,7 @@ export function configOverrides(flags: TrainFlags): ConfigOverrides {
       max_seq_length: flags.maxSeqLength,
       packing: flags.packing,
       seed: flags.seed,
+      early_stopping_patience: flags.earlyStoppingPatience,
       regression_field: flags.regressionField,
       regression_weight: flags.regressionWeight,
       regression_loss: flags.regressionLoss,

@@ -17,6 +17,10 @@ export function renderOutcome(context: RunContext, outcome: TrainOutcome, resume
     [
       `adapter written to ${outcome.output_dir}`,
       `steps ${metrics.steps}; loss on ${metrics.train_loss_sample_rows} training rows ${fmt(metrics.train_loss_first)} → ${fmt(metrics.train_loss_last)}; mean training loss ${fmt(metrics.train_loss)}; validation loss ${fmt(metrics.eval_loss)}`,
+      ...validationLines(metrics),
+      ...(metrics.prompts_cut > 0 || metrics.answers_truncated > 0
+        ? [`to fit --max-seq-length: ${metrics.prompts_cut} prompts cut in the middle, ${metrics.answers_truncated} answers truncated at the end`]
+        : []),
       `${metrics.tokens} tokens at ${metrics.tokens_per_second ?? "–"} tokens/s, ${metrics.wall_seconds} s, peak memory ${(metrics.peak_memory_bytes / 2 ** 30).toFixed(2)} GiB (${metrics.peak_memory_kind}), ${metrics.quantization} on ${metrics.device}`,
       `log ${outcome.log_file}`,
     ].join("\n"),
@@ -33,4 +37,14 @@ export function resumeCommand(args: readonly string[], outputDir: string): strin
     /^[\w./:=@,+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`,
   );
   return `ats-lora ${quoted.join(" ")}`;
+}
+
+/** The validation loss by epoch, the best marked, and which step's weights the adapter holds. */
+function validationLines(metrics: Extract<TrainOutcome, { status: "completed" }>["metrics"]): string[] {
+  const history = metrics.val_loss_by_epoch;
+  if (history.length === 0) return [];
+  const best = metrics.best_epoch;
+  const epochs = history.map((entry) => `${+entry.epoch.toFixed(2)}: ${fmt(entry.loss)}${best && entry.step === best.step ? " (best)" : ""}`).join(", ");
+  const adapter = best && metrics.adapter_step === best.step ? `the best epoch's (step ${best.step})` : `the last step's (step ${metrics.adapter_step})`;
+  return [`validation loss by epoch ${epochs}${metrics.stopped_early ? "; stopped early" : ""}; adapter: ${adapter}`];
 }

@@ -39,6 +39,11 @@ export function trainCommand(): Command {
     .option("--target-modules <list>", "auto, or module names a,b,c (lora.target_modules)", moduleList)
     .option("--packing", "pack short examples into full sequences (training.packing)")
     .option("--seed <n>", "seed (training.seed)", nonNegativeInt)
+    .option(
+      "--early-stopping-patience <n>",
+      "stop when the validation loss, measured at each epoch's end, has not improved for N evaluations; the best epoch's adapter is saved (training.early_stopping_patience)",
+      positiveInt,
+    )
     .option("--resume", "continue from the newest complete checkpoint in the output folder, with optimizer and scheduler state (same settings only)")
     .option("--overwrite", "delete what an earlier run left in the output folder and start over")
     .option("--regression-field <name>", "JSON field of a number in the answers (e.g. match_score) for the hybrid loss (training.regression_field)")

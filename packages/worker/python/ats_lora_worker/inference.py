@@ -108,20 +108,31 @@ def format_prompt(tokenizer, prompt: str) -> str:
     return prompt
 
 
+GENERATE_BATCH_SIZE = 4
+
+
 def generate(params: GenerateParams, emit: Emit, cancel: threading.Event) -> GenerateResult:
+    """Answers to the prompts, `batch_size` at a time: a decoder-only model's batch is left-padded (every prompt
+    ends where generation starts), so greedy answers are the ones generated one by one."""
     import torch
     from transformers import set_seed
 
     set_seed(params.seed)
     model, tokenizer, seq2seq = load_for_inference(params.model, params.base, emit)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not seq2seq:
+        tokenizer.padding_side = "left"
     temperature = params.temperature
+    batch_size = params.batch_size or GENERATE_BATCH_SIZE
+    chat = bool(getattr(tokenizer, "chat_template", None))
     outputs: list[GenerateResultOutput] = []
     total = len(params.prompts)
-    for index, prompt in enumerate(params.prompts):
+    for first in range(0, total, batch_size):
         if cancel.is_set():
             break
-        text = format_prompt(tokenizer, prompt)
-        inputs = tokenizer(text, return_tensors="pt", add_special_tokens=not getattr(tokenizer, "chat_template", None)).to(model.device)
+        texts = [format_prompt(tokenizer, prompt) for prompt in params.prompts[first : first + batch_size]]
+        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not chat).to(model.device)
         started = time.monotonic()
         with torch.no_grad():
             generated = model.generate(
@@ -135,27 +146,37 @@ def generate(params: GenerateParams, emit: Emit, cancel: threading.Event) -> Gen
                 eos_token_id=tokenizer.eos_token_id,
             )
         seconds = time.monotonic() - started
-        if seq2seq:
-            # An encoder–decoder's output is the decoder's alone: its start token, then the answer.
-            new_tokens = generated[0].tolist()
-            start = model.generation_config.decoder_start_token_id
-            if start is None:
-                start = model.config.decoder_start_token_id
-            if new_tokens and new_tokens[0] == start:
-                new_tokens = new_tokens[1:]
-        else:
-            new_tokens = generated[0][inputs["input_ids"].shape[1] :].tolist()
-        ended = bool(new_tokens) and new_tokens[-1] == tokenizer.eos_token_id
-        outputs.append(
-            {
-                "text": tokenizer.decode(new_tokens, skip_special_tokens=True),
-                "tokens": len(new_tokens),
-                "ended_with_eos": ended,
-                "seconds": round(seconds, 4),
-            }
-        )
-        emit("progress", {"stage": "generate", "step": index + 1, "total": total})
+        answers = [_answer_tokens(model, tokenizer, row.tolist(), inputs["input_ids"].shape[1], seq2seq) for row in generated]
+        longest = max((len(tokens) for tokens in answers), default=0) or 1
+        for tokens in answers:
+            outputs.append(
+                {
+                    "text": tokenizer.decode(tokens, skip_special_tokens=True),
+                    "tokens": len(tokens),
+                    "ended_with_eos": bool(tokens) and tokens[-1] == tokenizer.eos_token_id,
+                    # The batch's tokens come in lockstep: an answer's last token came after its share of the steps.
+                    "seconds": round(seconds * max(len(tokens), 1) / longest, 4),
+                }
+            )
+        emit("progress", {"stage": "generate", "step": len(outputs), "total": total})
     return {"outputs": outputs, "cancelled": len(outputs) < total}
+
+
+def _answer_tokens(model, tokenizer, row: list[int], prompt_length: int, seq2seq: bool) -> list[int]:
+    """One sequence of a batch's output as its answer: the new tokens up to and with the first EOS (after it, a
+    batch pads the sequences that ended before the others)."""
+    if seq2seq:
+        # An encoder–decoder's output is the decoder's alone: its start token, then the answer.
+        start = model.generation_config.decoder_start_token_id
+        if start is None:
+            start = model.config.decoder_start_token_id
+        tokens = row[1:] if row and row[0] == start else row
+    else:
+        tokens = row[prompt_length:]
+    eos = tokenizer.eos_token_id
+    if eos in tokens:
+        tokens = tokens[: tokens.index(eos) + 1]
+    return tokens
 
 
 def score(params: ScoreParams, emit: Emit, cancel: threading.Event) -> ScoreResult:

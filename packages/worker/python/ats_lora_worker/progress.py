@@ -32,8 +32,6 @@ class ProgressCallback(TrainerCallback):
         logs = logs or {}
         if "loss" in logs:
             self.last = {"loss": logs["loss"], "learning_rate": logs.get("learning_rate")}
-        if "eval_loss" in logs:
-            self.emit("log", {"message": f"eval_loss {logs['eval_loss']:.4f} at step {state.global_step}"})
 
     def on_step_end(self, args, state, control, **kwargs):
         elapsed = time.monotonic() - (self.step_started or self.started)
@@ -58,6 +56,12 @@ class ProgressCallback(TrainerCallback):
             # Save where we are and stop: --resume continues from this step.
             control.should_save = True
             control.should_training_stop = True
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        # A cancelled run ends its epoch early: save and stop, without evaluating the validation split first.
+        if self.cancel.is_set():
+            control.should_evaluate = False
         return control
 
     def on_save(self, args, state, control, **kwargs):

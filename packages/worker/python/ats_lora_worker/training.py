@@ -2,7 +2,8 @@
 (recipes/: TRL's SFT, DPO and KTO trainers), with bitsandbytes quantization where chosen.
 
 This module is what every recipe shares: checking the request against the model and the data, loading the
-rows (each checked against core's row schema), the model and the LoRA configuration, the training arguments,
+rows (each checked against core's row schema, then fitted to --max-seq-length: fitting.py), the model and the
+LoRA configuration, the training arguments, the validation loss per epoch with early stopping (validation.py),
 the run itself with progress and checkpoint events (stopping cleanly on cancel, saving a checkpoint, and
 resuming from the last one with optimizer and scheduler state), and the run's metrics and files."""
 
@@ -21,6 +22,7 @@ from .contracts.protocol import Emit
 from .contracts.protocol_types import TrainParams, TrainResult, TrainResultCompletedMetrics
 from .contracts.training_pairs import TRAINER_COLUMNS, check_rows, pairs_file
 from .errors import BadInput
+from .fitting import FitCounts, fit_rows, tokenize_sft
 from .gguf_base import training_folder
 from .modeling import (
     QuantizationChoice,
@@ -35,8 +37,10 @@ from .modeling import (
 )
 from .progress import ProgressCallback
 from .recipes import RECIPES, TrainerInputs
+from .validation import ValidationCallback
 
 CHECKPOINTS = "checkpoints"
+# The before/after loss is measured on at most this many training rows, and on fewer where the run is short.
 SAMPLE_ROWS = 64
 
 
@@ -58,13 +62,14 @@ def train(params: TrainParams, emit: Emit, cancel: threading.Event) -> TrainResu
     emit("log", {"message": f"quantization: {quantization.reason}"})
     resume_from = resumable_checkpoint(checkpoints, emit) if params.resume else None
     progress = ProgressCallback(emit, cancel, started)
-    inputs, targets = _trainer_inputs(params, base, files, model_config, device, quantization, checkpoints, emit, callbacks=[progress])
+    validation = ValidationCallback(emit, params.early_stopping_patience, checkpoints)
+    inputs, targets, fitted = _trainer_inputs(params, base, files, model_config, device, quantization, checkpoints, emit, callbacks=[progress, validation])
     trainer = RECIPES[params.format](inputs)
     _check_rows_kept(len(inputs.train_rows), len(trainer.train_dataset), params, emit)
 
     # Learning is judged on the same examples before and after: a fixed sample of the training rows, so the
     # comparison is not blurred by which rows a logging window happened to hold.
-    sample = trainer.train_dataset.select(range(min(SAMPLE_ROWS, len(trainer.train_dataset))))
+    sample = trainer.train_dataset.select(range(loss_sample_rows(len(trainer.train_dataset), params)))
     emit("log", {"message": f"measuring the loss on {len(sample)} training rows before training"})
     loss_before = trainer.evaluate(eval_dataset=sample, metric_key_prefix="train_sample").get("train_sample_loss")
     peak_before = torch.cuda.max_memory_allocated() if device == "cuda" else 0
@@ -74,15 +79,18 @@ def train(params: TrainParams, emit: Emit, cancel: threading.Event) -> TrainResu
         newest, _ = newest_complete(checkpoints)
         return {"status": "cancelled", "step": state.global_step, "total": state.max_steps, "checkpoint": str(newest) if newest else None}
 
-    loss_after = trainer.evaluate(eval_dataset=sample, metric_key_prefix="train_sample").get("train_sample_loss")
-    eval_loss = None
-    if inputs.validation_rows is not None:
+    if inputs.validation_rows is not None and (not validation.history or validation.history[-1]["step"] != state.global_step):
+        # Normally the last (partial) epoch's end evaluated already; this covers a run whose loop did not.
         emit("log", {"message": "evaluating on the validation split"})
-        eval_loss = trainer.evaluate().get("eval_loss")
+        validation.record(state.epoch, state.global_step, trainer.evaluate()["eval_loss"], trainer.model)
+    adapter = _choose_adapter(validation, trainer, params, state.global_step, emit)
+    loss_after = trainer.evaluate(eval_dataset=sample, metric_key_prefix="train_sample").get("train_sample_loss")
     trainer.save_model(str(output_dir))
     inputs.tokenizer.save_pretrained(str(output_dir))
     peak_memory = (torch.cuda.max_memory_allocated() - peak_before) if device == "cuda" else _peak_rss_bytes()
-    metrics = _metrics(params, trainer, result, quantization, device, (loss_before, loss_after, len(sample)), eval_loss, peak_memory, started, resume_from)
+    metrics = _metrics(params, trainer, result, quantization, device, (loss_before, loss_after, len(sample)), peak_memory, started, resume_from)
+    metrics.update(_validation_metrics(validation, adapter))
+    metrics.update(prompts_cut=fitted["train"].prompts_cut, answers_truncated=fitted["train"].answers_truncated)
     _add_regression_terms(metrics, trainer, params, emit)
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (output_dir / "training_args.json").write_text(json.dumps({**asdict(params), "target_modules": targets, "quantization_resolved": quantization.mode}, indent=2) + "\n")
@@ -103,8 +111,9 @@ def _trainer_inputs(
     emit: Emit,
     *,
     callbacks: list[Any],
-) -> tuple[TrainerInputs, list[str]]:
-    """What the recipe builds its trainer from, and the LoRA target modules."""
+) -> tuple[TrainerInputs, list[str], dict[str, FitCounts]]:
+    """What the recipe builds its trainer from, the LoRA target modules, and what fitting the rows to
+    --max-seq-length cut in each split."""
     from peft import LoraConfig, TaskType
 
     model_type = model_config.get("model_type", "")
@@ -130,18 +139,19 @@ def _trainer_inputs(
         bias=params.lora_bias,
         task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
     )
+    dataset, fitted = _load_rows(files, params, tokenizer, seq2seq, emit)
     inputs = TrainerInputs(
         params=params,
         model=model,
         tokenizer=tokenizer,
         model_type=model_type,
         seq2seq=seq2seq,
-        dataset=_load_rows(files, params.format, conversational=bool(getattr(tokenizer, "chat_template", None)) and not seq2seq),
+        dataset=dataset,
         lora=lora,
-        arguments=_training_arguments(params, checkpoints, device, quantization, emit),
+        arguments=_training_arguments(params, checkpoints, device, quantization, emit, validation="validation" in files, train_rows=len(dataset["train"])),
         callbacks=callbacks,
     )
-    return inputs, targets
+    return inputs, targets, fitted
 
 
 def _metrics(
@@ -151,7 +161,6 @@ def _metrics(
     quantization: QuantizationChoice,
     device: str,
     sample_losses: tuple[float | None, float | None, int],
-    eval_loss: float | None,
     peak_memory: int,
     started: float,
     resumed_from: str | None,
@@ -177,7 +186,6 @@ def _metrics(
         "train_loss_sample_rows": sample_rows,
         "logged_loss_first": losses[0] if losses else None,
         "logged_loss_last": losses[-1] if losses else None,
-        "eval_loss": eval_loss,
         "tokens": tokens,
         "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else None,
         "peak_memory_bytes": peak_memory,
@@ -218,16 +226,29 @@ def _check_sequence_length(params: TrainParams, model_config: dict[str, Any]) ->
         )
 
 
-def _load_rows(files: dict[str, Path], fmt: str, conversational: bool):
-    """The splits as a DatasetDict of the columns the format's trainer reads."""
+def _load_rows(files: dict[str, Path], params: TrainParams, tokenizer, seq2seq: bool, emit: Emit) -> tuple[Any, dict[str, FitCounts]]:
+    """The splits as a DatasetDict of the columns the format's trainer reads, each prompt cut to fit
+    --max-seq-length beside its answer (and the counts said). SFT's rows for decoder-only models come tokenized
+    (fitting.py); the tokenizer's own chat template frames prompt and answer, as the model will be prompted later."""
     from datasets import load_dataset
 
+    fmt, limit = params.format, params.max_seq_length
     dataset = load_dataset("json", data_files={split: str(file) for split, file in files.items()})
     dataset = dataset.select_columns(list(TRAINER_COLUMNS[fmt]))
-    if conversational:
-        # The tokenizer's own chat template frames prompt and answer, as the model will be prompted later.
+    dataset, fitted = fit_rows(dataset, tokenizer, fmt, limit, seq2seq)
+    for split, counts in fitted.items():
+        where = "" if split == "train" else f" ({split} split)"
+        if counts.prompts_cut:
+            emit("log", {"message": f"{counts.prompts_cut} of {counts.rows} prompts cut to fit --max-seq-length {limit}{where}: the middle of each removed (marked …), its start and end kept"})
+        if counts.answers_truncated:
+            emit("log", {"message": f"{counts.answers_truncated} of {counts.rows} answers too long for --max-seq-length {limit} even beside a shortened prompt{where}: their end is truncated"})
+    if seq2seq:
+        return dataset, fitted
+    if fmt == "sft":
+        return tokenize_sft(dataset, tokenizer), fitted
+    if getattr(tokenizer, "chat_template", None):
         dataset = dataset.map(lambda row: _as_conversation(row, fmt))
-    return dataset
+    return dataset, fitted
 
 
 def _as_conversation(row: dict[str, Any], fmt: str) -> dict[str, Any]:
@@ -245,15 +266,19 @@ def _as_conversation(row: dict[str, Any], fmt: str) -> dict[str, Any]:
     return conversation
 
 
-def _training_arguments(params: TrainParams, checkpoints: Path, device: str, quantization: QuantizationChoice, emit: Emit) -> dict[str, Any]:
+def _training_arguments(
+    params: TrainParams, checkpoints: Path, device: str, quantization: QuantizationChoice, emit: Emit, *, validation: bool, train_rows: int
+) -> dict[str, Any]:
     """The transformers TrainingArguments every recipe passes (its own config class adds the rest)."""
     import torch
 
     warmup = params.warmup_steps
-    if params.max_steps > 0 and warmup > params.max_steps // 10:
+    # The run's length: max_steps, or (max_steps -1) the epochs over the training rows on one device.
+    run_steps = params.max_steps if params.max_steps > 0 else math.ceil(math.ceil(train_rows / params.batch_size) / params.grad_accum * params.epochs)
+    if warmup > run_steps // 10:
         # A warm-up longer than a tenth of the run would spend most of a short run at a fraction of the rate.
-        clamped = max(1, math.ceil(params.max_steps * 0.1))
-        emit("log", {"message": f"warm-up of {warmup} steps is over 10% of the {params.max_steps} steps; using {clamped}"})
+        clamped = max(1, math.ceil(run_steps * 0.1))
+        emit("log", {"message": f"warm-up of {warmup} steps is over 10% of the {run_steps} steps; using {clamped}"})
         warmup = clamped
     arguments: dict[str, Any] = {
         "output_dir": str(checkpoints),
@@ -276,14 +301,60 @@ def _training_arguments(params: TrainParams, checkpoints: Path, device: str, qua
         "include_num_input_tokens_seen": "non_padding",
         "use_cpu": device == "cpu",
         "dataloader_pin_memory": device == "cuda",
+        # The validation loss at each epoch's end (validation.py records it and stops early on it).
+        "eval_strategy": "epoch" if validation else "no",
     }
     if params.gradient_checkpointing:
         arguments["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
     return arguments
 
 
+def loss_sample_rows(rows: int, params: TrainParams) -> int:
+    """How many training rows the before/after loss is measured on: at most a tenth of the run's cost. A forward
+    pass costs about a third of a training step's forward and backward, so the two measurements over n rows cost
+    about 2n/3 rows' steps, against the steps × batch × grad_accum rows the run trains on: n ≤ 0.15 × those rows
+    (at least 1, at most SAMPLE_ROWS)."""
+    per_step = params.batch_size * params.grad_accum
+    if params.max_steps > 0:
+        steps = params.max_steps
+    else:
+        steps = math.ceil(params.epochs * math.ceil(math.ceil(rows / params.batch_size) / params.grad_accum))
+    return max(1, min(SAMPLE_ROWS, rows, math.floor(0.15 * steps * per_step)))
+
+
+def _choose_adapter(validation: ValidationCallback, trainer: Any, params: TrainParams, step: int, emit: Emit) -> int:
+    """With early stopping, the adapter saved is the best evaluation's: its weights loaded back when the run went
+    on past it. Returns the step whose weights are saved."""
+    best = validation.best
+    if params.early_stopping_patience is None or best is None:
+        return step
+    count = len(validation.history)
+    restored = validation.restore_best(trainer.model)
+    if restored is not None:
+        emit("log", {"message": f"the adapter saved is epoch {restored['epoch']:g}'s (step {restored['step']}, validation loss {restored['loss']:.4f}), the best of {count} evaluations; the run stopped at step {step}"})
+        return restored["step"]
+    if best is not validation.history[-1]:
+        emit("log", {"message": f"the best epoch's adapter (epoch {best['epoch']:g}, step {best['step']}) was not kept by the run resumed here; the adapter saved is step {step}'s"})
+    else:
+        emit("log", {"message": f"the adapter saved is the last evaluation's (epoch {best['epoch']:g}, step {step}), the best of {count}"})
+    return step
+
+
+def _validation_metrics(validation: ValidationCallback, adapter_step: int) -> dict[str, Any]:
+    """The validation loss at each epoch's end, the best of them, and the loss of the adapter saved."""
+    saved = next((entry for entry in validation.history if entry["step"] == adapter_step), None)
+    return {
+        "eval_loss": saved["loss"] if saved else None,
+        "val_loss_by_epoch": list(validation.history),
+        "best_epoch": validation.best,
+        "adapter_step": adapter_step,
+        "stopped_early": validation.stopped_early,
+    }
+
+
 def _check_rows_kept(rows: int, kept: int, params: TrainParams, emit: Emit) -> None:
-    """The trainer drops rows whose prompt leaves no answer token within --max-seq-length: say so, refuse if all went."""
+    """Fitting leaves every row answer tokens within --max-seq-length unless the chat template alone fills it;
+    the trainer drops a row with none: say so, refuse if all went."""
     if kept == 0:
         raise BadInput(
             f"all {rows} {params.format} training rows were dropped: their prompts fill the {params.max_seq_length} tokens of"

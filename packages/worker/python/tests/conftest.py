@@ -24,6 +24,29 @@ def tiny_model(tmp_path_factory) -> Path:
     return folder
 
 
+# A ChatML-shaped template on the tiny tokenizer's own special tokens: each turn ends with </s> (its EOS) and
+# then a newline, as SmolLM2's <|im_end|>\n does.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<s>' + message['role'] + '\\n' + message['content'] + '</s>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<s>assistant\\n' }}{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model with a chat template in its tokenizer (the weights are the tiny model's)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-chat") / "model"
+    shutil.copytree(tiny_model, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = CHATML_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_t5(tmp_path_factory) -> Path:
     """A tiny FLAN-T5-architecture encoder–decoder: random weights from a T5Config, and a byte-level BPE tokenizer
@@ -132,6 +155,7 @@ def train_params(base: Path, data: Path, output: Path, **overrides) -> dict:
         "logging_steps": 2,
         "seed": 42,
         "resume": False,
+        "early_stopping_patience": None,
         "regression": None,
     }
     params.update(overrides)

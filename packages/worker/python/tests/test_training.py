@@ -67,6 +67,17 @@ def test_sft_learns_and_the_adapter_loads_with_plain_peft_and_stops_at_eos(tiny_
     answered = generate(parse_params(GenerateParams, {"model": str(output), "prompts": [prompt + "\nAnswer:\n"], "max_new_tokens": 40, "temperature": 0, "seed": 1}), lambda *_: None, cancel)
     assert answered["outputs"][0]["ended_with_eos"] is True
     assert "match_score" in answered["outputs"][0]["text"]
+    # Batched answers are the one-at-a-time answers, where some in a batch end at EOS and others run to the limit.
+    mixed = [p + "\nAnswer:\n" for p, _ in SCORES[:3]] + ["Skills:", "# README\n"]
+
+    def answers(batch_size: int) -> list[tuple]:
+        request = {"model": str(output), "prompts": mixed, "max_new_tokens": 40, "temperature": 0, "seed": 1, "batch_size": batch_size}
+        outputs = generate(parse_params(GenerateParams, request), lambda *_: None, cancel)["outputs"]
+        return [(o["text"], o["tokens"], o["ended_with_eos"]) for o in outputs]
+
+    single = answers(1)
+    assert answers(3) == single
+    assert {ended for _, _, ended in single} == {True, False}, single
     scored = score(parse_params(ScoreParams, {"model": str(output), "prompts": [p + "\nAnswer:\n" for p, _ in SCORES[:2]], "references": [a for _, a in SCORES[:2]]}), lambda *_: None, cancel)
     base_scored = score(parse_params(ScoreParams, {"model": str(tiny_model), "prompts": [p + "\nAnswer:\n" for p, _ in SCORES[:2]], "references": [a for _, a in SCORES[:2]]}), lambda *_: None, cancel)
     assert all(tuned < base for tuned, base in zip(scored["losses"], base_scored["losses"]))
@@ -289,3 +300,100 @@ def test_max_seq_length_beyond_the_models_positions_is_refused(tiny_model, pairs
     assert position_limit({"model_type": "gpt2", "n_positions": 1024}) == ("n_positions", 1024)
     # T5's relative positions have no fixed table (its n_positions is a hint only).
     assert position_limit({"model_type": "t5", "is_encoder_decoder": True, "n_positions": 512}) is None
+
+
+def test_validation_loss_at_each_epochs_end_and_where_max_steps_ends_inside_one(tiny_model, pairs, tmp_path):
+    # 8 rows in batches of 4: two steps an epoch, so 5 steps end inside the third epoch.
+    result, events = run(train_params(tiny_model, pairs, tmp_path / "val", max_steps=5, save_steps=100))
+    metrics = result["metrics"]
+    history = metrics["val_loss_by_epoch"]
+    assert [(entry["epoch"], entry["step"]) for entry in history] == [(1.0, 2), (2.0, 4), (2.5, 5)]
+    logs = [payload["message"] for kind, payload in events if kind == "log"]
+    for entry in history:
+        assert any(line.startswith(f"epoch {entry['epoch']:g} (step {entry['step']}): validation loss {entry['loss']:.4f}") for line in logs), logs
+    assert metrics["eval_loss"] == history[-1]["loss"] and metrics["adapter_step"] == 5 and metrics["stopped_early"] is False
+    assert metrics["best_epoch"] == min(history, key=lambda entry: entry["loss"])
+    # The evaluations are in the loss curve too, and none was run twice at the end.
+    curve = [json.loads(line) for line in (tmp_path / "val" / "loss_curve.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in curve if "eval_loss" in entry] == [2, 4, 5]
+    # The before/after sample is bounded by the run: 15% of 5 steps × 4 rows.
+    assert metrics["train_loss_sample_rows"] == 3
+
+
+def test_the_loss_sample_costs_at_most_a_tenth_of_the_run():
+    from ats_lora_worker.training import SAMPLE_ROWS, loss_sample_rows
+
+    def params(**overrides) -> TrainParams:
+        return parse_params(TrainParams, {**train_params(Path("m"), Path("d"), Path("o")), **overrides})
+
+    # The measured case: 40 steps of 2 rows trained 80 rows; 64 long rows were measured twice before and after.
+    assert loss_sample_rows(253, params(max_steps=40, batch_size=2, grad_accum=1)) == 12
+    assert loss_sample_rows(253, params(max_steps=1000, batch_size=4, grad_accum=4)) == SAMPLE_ROWS
+    assert loss_sample_rows(5, params(max_steps=1000)) == 5
+    assert loss_sample_rows(253, params(max_steps=1, batch_size=1, grad_accum=1)) == 1
+    # Without max_steps the epochs decide: 2 epochs of 100 rows in steps of 4 × 2 = 26 steps of 8 rows.
+    assert loss_sample_rows(100, params(max_steps=-1, epochs=2, batch_size=4, grad_accum=2)) == 31
+    for rows, steps, batch, accum in [(253, 40, 2, 1), (1000, 7, 3, 2), (10, 3, 1, 1)]:
+        n = loss_sample_rows(rows, params(max_steps=steps, batch_size=batch, grad_accum=accum))
+        # Two forward passes over n rows, each a third of a step's cost per row, against the rows the run trains.
+        assert n == 1 or 2 * n / 3 <= 0.1 * steps * batch * accum
+
+
+@pytest.fixture(scope="module")
+def diverging_pairs(tmp_path_factory) -> Path:
+    """Validation answers that contradict the training answers: the more training learns, the worse the
+    validation loss, from the first epoch on."""
+    folder = tmp_path_factory.mktemp("diverging")
+    from conftest import write_split
+
+    write_split(folder, "sft", "train", [{"prompt": prompt + "\nAnswer:\n", "completion": answer} for prompt, answer in SCORES])
+    write_split(folder, "sft", "val", [{"prompt": prompt + "\nAnswer:\n", "completion": "I cannot score this resume."} for prompt, _ in SCORES[:4]])
+    return folder
+
+
+def _weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def test_early_stopping_stops_and_saves_the_best_epochs_adapter(tiny_model, diverging_pairs, tmp_path):
+    import torch
+
+    output = tmp_path / "early"
+    result, events = run(train_params(tiny_model, diverging_pairs, output, max_steps=40, save_steps=2, early_stopping_patience=2))
+    metrics = result["metrics"]
+    history, best = metrics["val_loss_by_epoch"], metrics["best_epoch"]
+    assert metrics["stopped_early"] is True and metrics["steps"] < 40
+    # Stopped after two evaluations without improvement; the adapter saved is the best one's.
+    assert history[-3] == best and all(entry["loss"] >= best["loss"] for entry in history[-2:])
+    assert metrics["adapter_step"] == best["step"] < metrics["steps"] and metrics["eval_loss"] == best["loss"]
+    logs = [payload["message"] for kind, payload in events if kind == "log"]
+    assert any(line.startswith("early stopping: no better validation loss in 2 evaluations") for line in logs), logs
+    assert f"the adapter saved is epoch {best['epoch']:g}'s (step {best['step']}, validation loss {best['loss']:.4f}), the best of {len(history)} evaluations; the run stopped at step {metrics['steps']}" in logs
+    saved, kept = _weights(output), _weights(output / "checkpoints" / "best-epoch")
+    last = _weights(output / "checkpoints" / f"checkpoint-{metrics['steps']}")
+    assert saved.keys() == kept.keys() == last.keys()
+    assert all(torch.equal(saved[name], kept[name]) for name in saved)
+    assert not all(torch.equal(saved[name], last[name]) for name in saved)
+    # Checkpoints went on every save_steps all the same.
+    assert (output / "checkpoints" / f"checkpoint-{metrics['steps']}").is_dir()
+
+
+def test_early_stopping_carries_across_cancel_and_resume(tiny_model, diverging_pairs, tmp_path):
+    params = train_params(tiny_model, diverging_pairs, tmp_path / "whole", max_steps=40, save_steps=100, early_stopping_patience=2)
+    whole, _ = run(params)
+    stopped_at = whole["metrics"]["steps"]
+    assert whole["metrics"]["stopped_early"] is True
+    # Cancelled one step before early stopping would end it (after the best epoch), then resumed.
+    interrupted = {**params, "output_dir": str(tmp_path / "resumed")}
+    first, _ = run(interrupted, cancel_at=stopped_at - 1)
+    assert first["status"] == "cancelled" and first["step"] == stopped_at - 1
+    second, events = run({**interrupted, "resume": True})
+    metrics = second["metrics"]
+    assert metrics["stopped_early"] is True and metrics["steps"] == stopped_at
+    assert [(e["epoch"], e["step"]) for e in metrics["val_loss_by_epoch"]] == [(e["epoch"], e["step"]) for e in whole["metrics"]["val_loss_by_epoch"]]
+    for resumed, straight in zip(metrics["val_loss_by_epoch"], whole["metrics"]["val_loss_by_epoch"], strict=True):
+        assert resumed["loss"] == pytest.approx(straight["loss"], rel=1e-3)
+    assert metrics["adapter_step"] == whole["metrics"]["adapter_step"]
+    assert metrics["eval_loss"] == pytest.approx(whole["metrics"]["eval_loss"], rel=1e-3)

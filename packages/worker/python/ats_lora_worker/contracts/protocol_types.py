@@ -81,6 +81,8 @@ class TrainParams:
     logging_steps: int
     seed: int
     resume: bool
+    # Stop when the validation loss (evaluated at each epoch's end) has not improved for this many evaluations, and save the best one's adapter; null: off.
+    early_stopping_patience: int | None
     # The hybrid loss for score-valued answers: W × a regression loss on a number field, added to the LM loss.
     regression: TrainParamsRegression | None
 
@@ -114,6 +116,7 @@ class TrainParams:
             logging_steps=data["logging_steps"],
             seed=data["seed"],
             resume=data["resume"],
+            early_stopping_patience=data["early_stopping_patience"],
             regression=None if data["regression"] is None else TrainParamsRegression.from_json(data["regression"]),
         )
 
@@ -127,6 +130,8 @@ class GenerateParams:
     # 0 is greedy decoding.
     temperature: float
     seed: int
+    # Prompts generated together in one left-padded batch (default 4).
+    batch_size: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "GenerateParams":
@@ -137,6 +142,7 @@ class GenerateParams:
             max_new_tokens=data["max_new_tokens"],
             temperature=data["temperature"],
             seed=data["seed"],
+            batch_size=data.get("batch_size"),
         )
 
 
@@ -319,6 +325,18 @@ class InitializeResult(TypedDict):
     bitsandbytes: InitializeResultBitsandbytes
 
 
+class TrainResultCompletedMetricsValLossByEpochItem(TypedDict):
+    epoch: float
+    step: int
+    loss: float
+
+
+class TrainResultCompletedMetricsBestEpoch(TypedDict):
+    epoch: float
+    step: int
+    loss: float
+
+
 class TrainResultCompletedMetricsRegression(TypedDict):
     field: str
     weight: float
@@ -348,7 +366,20 @@ class TrainResultCompletedMetrics(TypedDict):
     logged_loss_first: float | None
     # The last logged (windowed) training loss.
     logged_loss_last: float | None
+    # Validation loss of the adapter saved (null without validation rows).
     eval_loss: float | None
+    # The validation loss at each epoch's end (and where max_steps ended the run inside an epoch).
+    val_loss_by_epoch: list[TrainResultCompletedMetricsValLossByEpochItem]
+    # The evaluation with the lowest validation loss.
+    best_epoch: TrainResultCompletedMetricsBestEpoch | None
+    # The step whose weights the saved adapter holds: the best epoch's under early stopping, else the last.
+    adapter_step: int
+    # Early stopping ended the run before max_steps.
+    stopped_early: bool
+    # Training rows whose prompt was cut in its middle to fit max_seq_length beside its answer.
+    prompts_cut: int
+    # Training rows whose answer alone is too long for max_seq_length: its end is truncated.
+    answers_truncated: int
     tokens: int
     tokens_per_second: float | None
     peak_memory_bytes: int
@@ -380,6 +411,7 @@ class GenerateResultOutput(TypedDict):
     text: str
     tokens: int
     ended_with_eos: bool
+    # From the start of its batch to its last token (a batch's tokens come in lockstep).
     seconds: float
 
 
