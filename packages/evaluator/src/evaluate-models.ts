@@ -42,6 +42,8 @@ export interface EvaluateModelsInput extends EvalWiring {
   maxNewTokensByTask?: Record<string, number>;
   /** Also generate each model's JSON tasks under their answer schema, as `<name>+schema` (default eval.json_schema). */
   jsonSchema?: boolean;
+  /** Score each reference's loss under each model (perplexity); default eval.reference_loss. */
+  referenceLoss?: boolean;
   /** What generates: auto (node-llama-cpp when the base is a GGUF), llama or worker; default eval.engine. */
   engine?: EvalEngine;
   /** Generation and bootstrap seed; default training.seed. */
@@ -99,6 +101,7 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
       // --max-new-tokens sets every task's limit; otherwise each task has its own where the config gives one.
       maxNewTokens: input.maxNewTokens ?? config.eval.max_new_tokens,
       maxNewTokensByTask: input.maxNewTokens !== undefined ? {} : (input.maxNewTokensByTask ?? config.eval.max_new_tokens_by_task),
+      referenceLoss: input.referenceLoss ?? config.eval.reference_loss,
       seed: input.seed ?? config.training.seed,
       bootstrapSamples: config.eval.bootstrap_samples,
       partialTestData: input.limit !== undefined,

@@ -76,6 +76,8 @@ export interface EvaluateOptions {
   maxNewTokens: number;
   /** Per task (eval.max_new_tokens_by_task). */
   maxNewTokensByTask?: Record<string, number>;
+  /** Score each reference's loss under each model (perplexity); default true. Through node-llama-cpp it costs about a generation. */
+  referenceLoss?: boolean;
   seed: number;
   bootstrapSamples: number;
   /** The examples are a part of the test file (--limit): a predictions file may hold rows for the rest. */
@@ -286,7 +288,7 @@ async function systemOutputs(
 ): Promise<Array<SystemOutput | null>> {
   if (system.role === "predictions") {
     const rows = matchPredictions(system.file, examples, { allowExtra: options.partialTestData });
-    const losses = system.model ? await referenceLosses(system, system.model, examples, prompts, options, progress, stage, lossCache) : undefined;
+    const losses = system.model && options.referenceLoss !== false ? await referenceLosses(system, system.model, examples, prompts, options, progress, stage, lossCache) : undefined;
     return rows.map((row, i) => ({
       text: row.prediction,
       ...(row.seconds !== undefined ? { seconds: row.seconds } : {}),
@@ -332,15 +334,14 @@ async function systemOutputs(
     progress.update(finished);
   }
   progress.stop();
-  const losses = await referenceLosses(system, system.model, examples, prompts, options, progress, stage, lossCache);
+  const losses = options.referenceLoss === false ? [] : await referenceLosses(system, system.model, examples, prompts, options, progress, stage, lossCache);
   return generations.map((generation, i) => ({
     text: generation.text,
     seconds: generation.seconds,
     tokens: generation.tokens,
     // Without the runner's reason, an answer that used every token it was allowed counts as cut off.
     hit_token_limit: generation.stoppedBy !== undefined ? generation.stoppedBy === "max_tokens" : generation.tokens >= limits[i]!,
-    loss: losses[i]?.loss ?? null,
-    loss_tokens: losses[i]?.tokens ?? 0,
+    ...(options.referenceLoss === false ? {} : { loss: losses[i]?.loss ?? null, loss_tokens: losses[i]?.tokens ?? 0 }),
   }));
 }
 

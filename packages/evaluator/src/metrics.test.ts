@@ -122,3 +122,12 @@ describe("match-score metrics", () => {
     expect(extractScore("about 0.8")).toBeUndefined();
   });
 });
+
+describe("field counts of deeply nested answers", () => {
+  it("compares a looping model's nested lists without blowing up the string (each level escaped once)", () => {
+    const deep = JSON.parse("[".repeat(60) + '"x"' + "]".repeat(60)) as unknown;
+    const counts = fieldCounts({ skills: deep }, { skills: ["x"] });
+    expect(counts.skills).toEqual({ tp: 0, fp: 1, fn: 1 });
+    expect(fieldCounts({ skills: [["A "]] }, { skills: [["a"]] }).skills).toEqual({ tp: 1, fp: 0, fn: 0 });
+  });
+});

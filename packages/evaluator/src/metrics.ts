@@ -93,12 +93,22 @@ export function prf(counts: Counts): PrecisionRecallF1 {
 }
 
 function normaliseValue(value: unknown): string {
-  if (typeof value === "string") return value.trim().toLowerCase().replace(/\s+/g, " ");
-  if (Array.isArray(value)) return JSON.stringify(value.map(normaliseValue));
+  return typeof value === "string" ? normaliseText(value) : JSON.stringify(canonicalValue(value));
+}
+
+function normaliseText(text: string): string {
+  return text.trim().toLowerCase().replace(/\s+/g, " ");
+}
+
+/** Strings normalised and object keys sorted, at every depth, then stringified once: a deeply nested answer (a looping
+ * model's `[[[[…`) must not be escaped again at every level. */
+function canonicalValue(value: unknown): unknown {
+  if (typeof value === "string") return normaliseText(value);
+  if (Array.isArray(value)) return value.map(canonicalValue);
   if (value !== null && typeof value === "object") {
-    return JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, normaliseValue(v)])));
+    return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonicalValue(v)]));
   }
-  return JSON.stringify(value);
+  return value;
 }
 
 function isEmpty(value: unknown): boolean {

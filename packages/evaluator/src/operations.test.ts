@@ -94,12 +94,12 @@ describe("evaluateModels", () => {
     const input = { systems: [{ name: "tuned", role: "model" as const, model: { model: "some-model" } }], testData: testFile, limit: 5, runner, metadata: () => undefined };
     // The first five test rows: resume_parse ×2, match_score ×3.
     const byTask = await evaluateModels({ ...input, outDir: path.join(workdir, "eval", "by-task") }, context);
-    expect(config.eval.max_new_tokens_by_task).toMatchObject({ resume_parse: 512, match_score: 128 });
+    expect(config.eval.max_new_tokens_by_task).toMatchObject({ resume_parse: 768, match_score: 256 });
     expect(calls.splice(0)).toEqual([
-      { prompts: 2, maxNewTokens: 512, schema: false },
-      { prompts: 3, maxNewTokens: 128, schema: false },
+      { prompts: 2, maxNewTokens: 768, schema: false },
+      { prompts: 3, maxNewTokens: 256, schema: false },
     ]);
-    expect(byTask.settings.max_new_tokens_by_task).toEqual({ resume_parse: 512, match_score: 128 });
+    expect(byTask.settings.max_new_tokens_by_task).toEqual({ resume_parse: 768, match_score: 256 });
     const overridden = await evaluateModels({ ...input, maxNewTokens: 50, outDir: path.join(workdir, "eval", "override") }, context);
     expect(calls.splice(0)).toEqual([{ prompts: 5, maxNewTokens: 50, schema: false }]);
     expect(overridden.settings).toMatchObject({ max_new_tokens: 50, max_new_tokens_by_task: { resume_parse: 50, match_score: 50 }, json_schema: false });
