@@ -326,5 +326,6 @@ describe("ats-lora (the real CLI process)", () => {
     const bad = cli(["--workdir", dir, "rag", "eval", "--queries", typo]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`${typo}:1: relevant: no source role-nurse.md in the store`);
-  });
+    // Seven CLI runs that each load the embedder: over a minute when another test file holds a core.
+  }, 240_000);
 });
