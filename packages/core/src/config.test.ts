@@ -78,7 +78,7 @@ describe("loadConfig", () => {
     const file = tempFile("typo.yaml", "lora:\n  rank: 8\n");
     const detail = loadError(() => loadConfig({ configFile: file, env: {} })).details.join("\n");
     expect(detail).toContain("lora.rank: unknown key");
-    expect(detail).toContain("allowed keys: r, alpha, dropout, target_modules, bias");
+    expect(detail).toContain("allowed keys: r, alpha, dropout, target_modules, top_layers, bias");
   });
 
   it("names the environment variable that holds a bad value", () => {

@@ -32,6 +32,8 @@ export const ConfigSchema = z.strictObject({
     alpha: z.number().positive(),
     dropout: z.number().min(0).lt(1),
     target_modules: z.array(z.string().min(1)).min(1),
+    /** Adapters only on the last N transformer layers (PEFT's layers_to_transform); null: every layer. */
+    top_layers: positiveInt.nullable(),
     bias: z.enum(["none", "all", "lora_only"]),
   }),
   training: z.strictObject({
@@ -116,13 +118,31 @@ export const ConfigSchema = z.strictObject({
     reference_loss: z.boolean(),
   }),
   demo: z.strictObject({
-    pretrain_steps: z.number().int().nonnegative(),
-    train_steps: positiveInt,
+    /** The base model, a `models pull` catalogue name. */
+    model: z.string().min(1),
+    /** The tasks the demo trains and evaluates. */
+    tasks: z.array(z.string().min(1)).min(1),
+    /** Rows of those tasks whose prompt and answer together exceed this many characters are left out. */
+    max_row_characters: positiveInt,
+    /** At most this many training rows of each task, and validation rows of each task; every fitting test row is evaluated. */
+    train_rows_per_task: positiveInt,
+    val_rows_per_task: nonNegativeInt,
+    epochs: z.number().positive(),
     batch_size: positiveInt,
     learning_rate: z.number().positive(),
+    warmup_steps: nonNegativeInt,
+    max_seq_length: positiveInt,
     quantization: z.enum(QUANTIZATION_MODES),
+    lora_r: positiveInt,
+    lora_dropout: z.number().min(0).lt(1),
+    lora_top_layers: positiveInt.nullable(),
     target_modules: z.array(z.string().min(1)).min(1),
-    max_new_tokens: positiveInt,
+    /** The eval's generation length limit per task. */
+    max_new_tokens_by_task: z.record(z.string(), positiveInt),
+    /** Score the references' loss (perplexity) too; through node-llama-cpp it costs about a generation. */
+    reference_loss: z.boolean(),
+    /** Prompts node-llama-cpp generates at once in the demo's eval (eval.sequences for `ats-lora eval`). */
+    sequences: positiveInt,
   }),
 });
 

@@ -108,10 +108,14 @@ describe("group metrics", () => {
     expect(LOWER_IS_BETTER.has("hit_token_limit")).toBe(true);
   });
 
-  it("counts an output without a number as an invalid score and leaves it out of the errors", () => {
+  it("counts an output without a number as an invalid score, with the error of the farthest score from its reference", () => {
     const scores = examples.map((example, i) => scoreExample({ text: i === 3 ? "no idea" : example.completion }, features[i]!, { reference: 1 }));
     const match = groupMetrics(scores, features, Uint32Array.of(2, 3, 4));
     expect(match.score_validity).toBeCloseTo(2 / 3, 12);
-    expect(match).toMatchObject({ n_scored: 2, mae: 0 });
+    const reference = features[3]!.reference_score!;
+    const worst = Math.max(reference, 1 - reference);
+    expect(match.n_scored).toBe(2);
+    expect(match.mae).toBeCloseTo(worst / 3, 12);
+    expect(match.accuracy_within_0_2).toBeCloseTo(2 / 3, 12);
   });
 });

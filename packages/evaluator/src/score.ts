@@ -278,13 +278,17 @@ export function groupMetrics(
   const matchRows = rows.map((row, i) => ({ predicted: row.predicted_score, reference: feats[i]!.reference_score })).filter((pair) => pair.predicted !== undefined);
   if (matchRows.length > 0) {
     metrics.score_validity = mean(matchRows.map((pair) => (typeof pair.predicted === "number" ? 1 : 0)));
-    const pairs = matchRows.filter((pair): pair is { predicted: number; reference: number } => typeof pair.predicted === "number" && typeof pair.reference === "number");
+    // An answer with no readable score counts as the farthest score from its reference (0 or 1): the ATS cannot rank
+    // that candidate, and leaving it out would let a model that rarely answers in the format look accurate.
+    const pairs = matchRows
+      .filter((pair): pair is { predicted: number | null; reference: number } => typeof pair.reference === "number")
+      .map((pair) => ({ predicted: pair.predicted ?? (pair.reference >= 0.5 ? 0 : 1), reference: pair.reference, readable: pair.predicted !== null }));
     if (pairs.length > 0) {
       const { n: _n, ...match } = scoreMetrics(
         pairs.map((pair) => pair.predicted),
         pairs.map((pair) => pair.reference),
       );
-      Object.assign(metrics, match, { n_scored: pairs.length });
+      Object.assign(metrics, match, { n_scored: pairs.filter((pair) => pair.readable).length });
     }
   }
   return metrics;

@@ -19,6 +19,7 @@ export interface RunSettings {
   lora_alpha: number;
   lora_dropout: number;
   target_modules: string | string[];
+  lora_top_layers?: number;
   lora_bias: string;
   quantization: string;
   bnb_4bit_quant_type: string;
@@ -42,6 +43,7 @@ const SETTING_NAMES: Record<keyof RunSettings, string> = {
   lora_alpha: "--lora-alpha (lora.alpha)",
   lora_dropout: "--lora-dropout (lora.dropout)",
   target_modules: "--target-modules (lora.target_modules)",
+  lora_top_layers: "lora.top_layers",
   lora_bias: "lora.bias",
   quantization: "--quantization (model.quantization)",
   bnb_4bit_quant_type: "model.bnb_4bit_quant_type",

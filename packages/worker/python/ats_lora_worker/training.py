@@ -136,6 +136,7 @@ def _trainer_inputs(
         lora_alpha=params.lora_alpha,
         lora_dropout=params.lora_dropout,
         target_modules=targets,
+        layers_to_transform=top_layers(model, params.lora_top_layers),
         bias=params.lora_bias,
         task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
     )
@@ -295,7 +296,9 @@ def _training_arguments(
         "save_total_limit": 2,
         "seed": params.seed,
         "gradient_checkpointing": params.gradient_checkpointing,
-        "bf16": device == "cuda" and torch.cuda.is_bf16_supported() and quantization.compute_dtype == "bfloat16",
+        # bf16 autocast: on CUDA where the GPU has it; on a CPU with AVX-512 BF16/AMX (choose_quantization keeps
+        # compute_dtype bfloat16 only there), where it trains a small model about 1.7x faster than fp32.
+        "bf16": quantization.compute_dtype == "bfloat16" and (torch.cuda.is_bf16_supported() if device == "cuda" else device == "cpu"),
         "report_to": [],
         "disable_tqdm": True,
         "include_num_input_tokens_seen": "non_padding",
@@ -307,6 +310,20 @@ def _training_arguments(
     if params.gradient_checkpointing:
         arguments["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
     return arguments
+
+
+def top_layers(model: Any, count: int | None) -> list[int] | None:
+    """The indices of the last `count` transformer layers (None: every layer). Without adapters below them,
+    backpropagation stops at the lowest adapted layer, so a step costs less."""
+    if count is None:
+        return None
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
+    if not isinstance(layers, int):
+        raise BadInput("lora.top_layers: this model's config names no layer count (num_hidden_layers)", hint="set lora.top_layers to null")
+    if count > layers:
+        raise BadInput(f"lora.top_layers is {count}, and this model has {layers} layers", hint=f"use at most {layers}, or null for every layer")
+    return list(range(layers - count, layers))
 
 
 def loss_sample_rows(rows: int, params: TrainParams) -> int:

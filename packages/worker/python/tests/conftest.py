@@ -147,6 +147,7 @@ def train_params(base: Path, data: Path, output: Path, **overrides) -> dict:
         "lora_alpha": 32,
         "lora_dropout": 0.0,
         "target_modules": "auto",
+        "lora_top_layers": None,
         "lora_bias": "none",
         "packing": False,
         "gradient_checkpointing": False,

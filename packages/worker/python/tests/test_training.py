@@ -185,6 +185,20 @@ def test_bad_input_is_named(tiny_model, pairs, tmp_path):
         run(train_params(tiny_model, pairs, tmp_path / "v", resume=True))
 
 
+def test_top_layers_puts_adapters_on_the_last_layers_only(tiny_model, pairs, tmp_path):
+    layers = json.loads((tiny_model / "config.json").read_text())["num_hidden_layers"]
+    output = tmp_path / "top"
+    run(train_params(tiny_model, pairs, output, max_steps=2, lora_top_layers=1))
+    assert json.loads((output / "adapter_config.json").read_text())["layers_to_transform"] == [layers - 1]
+    from safetensors import safe_open
+
+    with safe_open(str(output / "adapter_model.safetensors"), "pt") as weights:
+        adapted = {int(name.split(".layers.")[1].split(".")[0]) for name in weights.keys()}
+    assert adapted == {layers - 1}
+    with pytest.raises(BadInput, match=f"lora.top_layers is {layers + 1}, and this model has {layers} layers"):
+        run(train_params(tiny_model, pairs, tmp_path / "over", lora_top_layers=layers + 1))
+
+
 def test_hybrid_regression_loss_records_both_terms_and_moves_the_number(tiny_model, pairs, tmp_path):
     output = tmp_path / "hybrid"
     regression = {"field": "match_score", "weight": 2.0, "loss": "mse"}

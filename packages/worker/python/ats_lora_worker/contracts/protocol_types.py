@@ -73,6 +73,7 @@ class TrainParams:
     lora_alpha: float
     lora_dropout: float
     target_modules: Literal["auto"] | list[str]
+    lora_top_layers: int | None
     lora_bias: Literal["none", "all", "lora_only"]
     packing: bool
     gradient_checkpointing: bool
@@ -108,6 +109,7 @@ class TrainParams:
             lora_alpha=data["lora_alpha"],
             lora_dropout=data["lora_dropout"],
             target_modules=data["target_modules"],
+            lora_top_layers=data["lora_top_layers"],
             lora_bias=data["lora_bias"],
             packing=data["packing"],
             gradient_checkpointing=data["gradient_checkpointing"],
