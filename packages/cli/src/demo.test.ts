@@ -9,7 +9,7 @@ import puppeteer from "puppeteer-core";
 import { beforeAll, describe, expect, it } from "vitest";
 
 // The whole loop as a user runs it: the real CLI, the real Python worker, node-llama-cpp, the real SmolLM2-135M-Instruct
-// and the bundled sample data. The demo runs once here (about 8 minutes on 2 cores alone); every other test reuses it.
+// and the bundled sample data. The demo runs once here (9 to 10 minutes on 2 cores alone); every other test reuses it.
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(HERE, "..", "dist", "bin.js");
 const DOCS = path.resolve(HERE, "..", "..", "..", "docs");

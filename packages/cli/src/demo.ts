@@ -100,8 +100,8 @@ export interface DemoRows {
 export interface DemoRowLimits {
   /** Rows whose prompt and answer together exceed this many characters are left out. */
   maxCharacters: number;
-  /** At most this many training rows of each task (the first ones of build-db's shuffled split). */
-  trainPerTask: number;
+  /** At most so many training rows of each task (the first ones of build-db's shuffled split). */
+  trainByTask: Readonly<Record<string, number>>;
   /** At most this many validation rows of each task. */
   valPerTask: number;
 }
@@ -119,7 +119,7 @@ export function demoTrainingPairs(source: string, target: string, tasks: readonl
   for (const split of ["train", "val", "test"] as const) {
     const file = trainingPairsFile(source, "sft", split);
     const lines = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter((line) => line.trim() !== "") : [];
-    const perTask = split === "train" ? limits.trainPerTask : split === "val" ? limits.valPerTask : Number.POSITIVE_INFINITY;
+    const perTask = (task: string): number => (split === "train" ? (limits.trainByTask[task] ?? 0) : split === "val" ? limits.valPerTask : Number.POSITIVE_INFINITY);
     const taken = new Map<string, number>();
     const kept: string[] = [];
     for (const line of lines) {
@@ -130,7 +130,7 @@ export function demoTrainingPairs(source: string, target: string, tasks: readonl
         counts.too_long += 1;
         continue;
       }
-      if ((taken.get(task) ?? 0) >= perTask) continue;
+      if ((taken.get(task) ?? 0) >= perTask(task)) continue;
       taken.set(task, (taken.get(task) ?? 0) + 1);
       kept.push(line);
     }
@@ -171,7 +171,7 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
   const demoPairs = path.join(workdir, "demo", "training_pairs");
   const rows = demoTrainingPairs(paths.trainingPairs, demoPairs, config.demo.tasks, {
     maxCharacters: config.demo.max_row_characters,
-    trainPerTask: config.demo.train_rows_per_task,
+    trainByTask: config.demo.train_rows_by_task,
     valPerTask: config.demo.val_rows_per_task,
   });
   if (rows.train === 0 || rows.test === 0) {

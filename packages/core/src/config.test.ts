@@ -81,6 +81,15 @@ describe("loadConfig", () => {
     expect(detail).toContain("allowed keys: r, alpha, dropout, target_modules, top_layers, bias");
   });
 
+  it("asks for a demo training-row count for each demo task", () => {
+    const file = tempFile("demo.yaml", "demo:\n  tasks: [resume_parse, interview_question]\n");
+    const detail = loadError(() => loadConfig({ configFile: file, env: {} })).details.join("\n");
+    expect(detail).toContain("demo.train_rows_by_task");
+    expect(detail).toContain("needs a count in train_rows_by_task for each of demo.tasks");
+    const counted = tempFile("counted.yaml", "demo:\n  tasks: [interview_question]\n  train_rows_by_task:\n    interview_question: 8\n");
+    expect(loadConfig({ configFile: counted, env: {} }).demo.train_rows_by_task).toMatchObject({ interview_question: 8, resume_parse: 20 });
+  });
+
   it("names the environment variable that holds a bad value", () => {
     const detail = loadError(() => loadConfig({ env: { ATS_LORA_TRAINING__BATCH_SIZE: "zero" } })).details.join("\n");
     expect(detail).toContain("environment (ATS_LORA_TRAINING__BATCH_SIZE): training.batch_size");

@@ -124,8 +124,8 @@ export const ConfigSchema = z.strictObject({
     tasks: z.array(z.string().min(1)).min(1),
     /** Rows of those tasks whose prompt and answer together exceed this many characters are left out. */
     max_row_characters: positiveInt,
-    /** At most this many training rows of each task, and validation rows of each task; every fitting test row is evaluated. */
-    train_rows_per_task: positiveInt,
+    /** At most this many training rows of each task (one count per task of `tasks`), and validation rows of each task; every fitting test row is evaluated. */
+    train_rows_by_task: z.record(z.string().min(1), positiveInt),
     val_rows_per_task: nonNegativeInt,
     epochs: z.number().positive(),
     batch_size: positiveInt,
@@ -143,6 +143,9 @@ export const ConfigSchema = z.strictObject({
     reference_loss: z.boolean(),
     /** Prompts node-llama-cpp generates at once in the demo's eval (eval.sequences for `ats-lora eval`). */
     sequences: positiveInt,
+  }).refine((demo) => demo.tasks.every((task) => demo.train_rows_by_task[task] !== undefined), {
+    error: "needs a count in train_rows_by_task for each of demo.tasks",
+    path: ["train_rows_by_task"],
   }),
 });
 

@@ -276,11 +276,11 @@ def _training_arguments(
     warmup = params.warmup_steps
     # The run's length: max_steps, or (max_steps -1) the epochs over the training rows on one device.
     run_steps = params.max_steps if params.max_steps > 0 else math.ceil(math.ceil(train_rows / params.batch_size) / params.grad_accum * params.epochs)
-    if warmup > run_steps // 10:
+    longest = max(1, math.ceil(run_steps * 0.1))
+    if warmup > longest:
         # A warm-up longer than a tenth of the run would spend most of a short run at a fraction of the rate.
-        clamped = max(1, math.ceil(run_steps * 0.1))
-        emit("log", {"message": f"warm-up of {warmup} steps is over 10% of the {run_steps} steps; using {clamped}"})
-        warmup = clamped
+        emit("log", {"message": f"warm-up of {warmup} steps is over 10% of the {run_steps} steps; using {longest}"})
+        warmup = longest
     arguments: dict[str, Any] = {
         "output_dir": str(checkpoints),
         "per_device_train_batch_size": params.batch_size,
