@@ -27,6 +27,8 @@ export interface DemoInput {
 
 export interface DemoResult {
   workdir: string;
+  /** The whole demo's wall-clock time: its stages and the steps between them. */
+  seconds: number;
   stages: Array<{ name: string; seconds: number }>;
   imports: ImportReport[];
   stats: FeedbackStats;
@@ -85,6 +87,7 @@ function demoTrainingConfig(config: AtsConfig, base: string): AtsConfig {
       save_steps: 1_000_000,
       logging_steps: 5,
       gradient_checkpointing: false,
+      lm_head_positions: demo.lm_head_positions,
     },
   };
 }
@@ -156,6 +159,7 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
   const { signal } = options;
   const onEvent = (event: OperationEvent): void => options.onEvent?.(event);
   const stages: DemoResult["stages"] = [];
+  const demoStart = performance.now();
   const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
     onEvent({ type: "stage", message: `demo: ${name}` });
     const start = performance.now();
@@ -223,6 +227,7 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
   const comparison = evaluation.comparisons[0]!;
   return {
     workdir,
+    seconds: Math.round(performance.now() - demoStart) / 1000,
     stages,
     imports: imported.files,
     stats,

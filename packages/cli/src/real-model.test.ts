@@ -105,7 +105,7 @@ beforeAll(async () => {
     overrides: {
       model: { base: baseDir, quantization: "none" },
       lora: { r: 16, alpha: 32, dropout: 0, target_modules: ["q_proj", "k_proj", "v_proj", "o_proj"] },
-      training: { format: "sft", max_steps: 30, batch_size: 4, grad_accum: 1, learning_rate: 1e-3, warmup_steps: 0, save_steps: 1000, max_seq_length: 128, gradient_checkpointing: false },
+      training: { format: "sft", max_steps: 30, batch_size: 4, grad_accum: 1, learning_rate: 1e-3, warmup_steps: 0, save_steps: 1000, max_seq_length: 128, gradient_checkpointing: false, lm_head_positions: "answers" },
     },
   });
   const trained = await trainAdapter({ outputDir: adapterDir }, { paths, config });

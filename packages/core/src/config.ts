@@ -49,6 +49,8 @@ export const ConfigSchema = z.strictObject({
     max_seq_length: positiveInt,
     packing: z.boolean(),
     gradient_checkpointing: z.boolean(),
+    /** Which positions an SFT run projects through the LM head on a CPU: the answers' only, or every one (TRL's way). */
+    lm_head_positions: z.enum(["answers", "all"]),
     save_steps: positiveInt,
     logging_steps: positiveInt,
     seed: nonNegativeInt,
@@ -135,6 +137,7 @@ export const ConfigSchema = z.strictObject({
     quantization: z.enum(QUANTIZATION_MODES),
     lora_r: positiveInt,
     lora_dropout: z.number().min(0).lt(1),
+    lm_head_positions: z.enum(["answers", "all"]),
     lora_top_layers: positiveInt.nullable(),
     target_modules: z.array(z.string().min(1)).min(1),
     /** The eval's generation length limit per task. */

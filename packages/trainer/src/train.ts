@@ -98,6 +98,7 @@ export function trainParams(run: TrainRun): z.input<typeof TrainParams> {
     lora_bias: config.lora.bias,
     packing: config.training.packing,
     gradient_checkpointing: config.training.gradient_checkpointing,
+    lm_head_positions: config.training.lm_head_positions,
     lr_scheduler: config.training.lr_scheduler,
     save_steps: config.training.save_steps,
     logging_steps: config.training.logging_steps,

@@ -75,6 +75,8 @@ export const TrainParams = z.strictObject({
   lora_bias: loraConfig.shape.bias,
   packing: z.boolean(),
   gradient_checkpointing: z.boolean(),
+  /** SFT on a CPU: "answers" projects only the positions whose next token is an answer's through the LM head. */
+  lm_head_positions: z.enum(["answers", "all"]),
   lr_scheduler: trainingConfig.shape.lr_scheduler,
   save_steps: positiveInt,
   logging_steps: positiveInt,

@@ -55,7 +55,7 @@ Example:
           renderSummary(report),
           "",
           `report: ${result.report.html}`,
-          `stages (${formatSeconds(result.stages.reduce((sum, stage) => sum + stage.seconds, 0))} in all): ${result.stages.map((stage) => `${stage.name} ${formatSeconds(stage.seconds)}`).join(", ")}`,
+          `${formatSeconds(result.seconds)} in all; stages: ${result.stages.map((stage) => `${stage.name} ${formatSeconds(stage.seconds)}`).join(", ")}`,
           `next: ats-lora --workdir ${result.workdir} collect review   # rate the interactions still awaiting review`,
         ].join("\n"),
       );

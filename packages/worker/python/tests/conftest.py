@@ -151,6 +151,7 @@ def train_params(base: Path, data: Path, output: Path, **overrides) -> dict:
         "lora_bias": "none",
         "packing": False,
         "gradient_checkpointing": False,
+        "lm_head_positions": "answers",
         "lr_scheduler": "constant",
         "save_steps": 5,
         "logging_steps": 2,

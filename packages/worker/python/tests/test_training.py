@@ -412,3 +412,59 @@ def test_early_stopping_carries_across_cancel_and_resume(tiny_model, diverging_p
         assert resumed["loss"] == pytest.approx(straight["loss"], rel=1e-3)
     assert metrics["adapter_step"] == whole["metrics"]["adapter_step"]
     assert metrics["eval_loss"] == pytest.approx(whole["metrics"]["eval_loss"], rel=1e-3)
+
+
+def test_the_answer_positions_loss_and_gradients_equal_trls(tiny_model, tmp_path):
+    """On a CPU the SFT trainer projects only the answer positions through the LM head; the loss and the LoRA
+    gradients must be what TRL's own loss (every position projected) gives, on a padded batch of unequal rows."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from ats_lora_worker.recipes.sft import AnswerPositionsSFTTrainer, _answer_positions_apply
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    rows = Dataset.from_list([{"prompt": prompt + "\nAnswer:\n", "completion": answer} for prompt, answer in SCORES[:4]])
+    arguments = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, completion_only_loss=True, use_cpu=True, report_to=[], seed=1)
+    trainer = AnswerPositionsSFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model),
+        args=arguments,
+        train_dataset=rows,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False),
+    )
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    lengths = batch["attention_mask"].sum(dim=1)
+    assert lengths.min() < lengths.max(), "the batch should hold rows of unequal lengths"
+    answer_tokens = int((batch["labels"][:, 1:] != -100).sum())
+    assert 0 < answer_tokens < batch["labels"].numel() / 2, "most positions should be prompt"
+    assert _answer_positions_apply(trainer, batch), "the answer positions' loss should apply on a CPU"
+
+    def loss_and_gradients(compute) -> tuple[float, dict]:
+        trainer.model.zero_grad()
+        loss = compute(trainer, trainer.model, dict(batch), num_items_in_batch=answer_tokens)
+        loss.backward()
+        return loss.item(), {name: p.grad.clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
+
+    ours, our_gradients = loss_and_gradients(AnswerPositionsSFTTrainer.compute_loss)
+    theirs, their_gradients = loss_and_gradients(SFTTrainer.compute_loss)
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    assert our_gradients.keys() == their_gradients.keys() and our_gradients
+    for name, gradient in our_gradients.items():
+        assert torch.allclose(gradient, their_gradients[name], rtol=1e-4, atol=1e-7), name
+
+
+def test_lm_head_positions_chooses_the_loss_and_both_train_alike(tiny_model, pairs, tmp_path):
+    """training.lm_head_positions reaches the trainer: "all" is TRL's loss (which also logs the entropy over every
+    position), "answers" the answer positions' only; the runs' logged losses agree."""
+    curves = {}
+    for positions in ("answers", "all"):
+        output = tmp_path / positions
+        run(train_params(tiny_model, pairs, output, max_steps=4, logging_steps=1, save_steps=100, lm_head_positions=positions))
+        curves[positions] = [json.loads(line) for line in (output / "loss_curve.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert len(curves["answers"]) == len(curves["all"]) == 4
+    assert all("entropy" in entry for entry in curves["all"]) and not any("entropy" in entry for entry in curves["answers"])
+    for ours, theirs in zip(curves["answers"], curves["all"]):
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-3)

@@ -77,6 +77,7 @@ class TrainParams:
     lora_bias: Literal["none", "all", "lora_only"]
     packing: bool
     gradient_checkpointing: bool
+    lm_head_positions: Literal["answers", "all"]
     lr_scheduler: Literal["cosine", "linear", "constant"]
     save_steps: int
     logging_steps: int
@@ -113,6 +114,7 @@ class TrainParams:
             lora_bias=data["lora_bias"],
             packing=data["packing"],
             gradient_checkpointing=data["gradient_checkpointing"],
+            lm_head_positions=data["lm_head_positions"],
             lr_scheduler=data["lr_scheduler"],
             save_steps=data["save_steps"],
             logging_steps=data["logging_steps"],

@@ -4,6 +4,8 @@ Encoder–decoder models train through seq2seq_sft.py instead."""
 
 from __future__ import annotations
 
+import inspect
+
 from trl import SFTConfig, SFTTrainer
 
 from ..regression import LogsRegressionTerms, RegressionTerms, make_loss
@@ -13,6 +15,58 @@ from .common import TrainerInputs
 
 class HybridLossSFTTrainer(LogsRegressionTerms, SFTTrainer):
     """SFT whose loss adds the weighted regression term, logging both terms."""
+
+
+class AnswerPositionsSFTTrainer(SFTTrainer):
+    """SFT whose LM head projects only the positions whose next token is part of an answer. TRL's fused head keeps
+    only those on Triton devices; on a CPU it projects every position, and the prompt is most of an ATS row's
+    tokens (a resume in, a score out): SmolLM2 trained the demo's rows at 133 tokens/s, not 92, on 2 AVX2 cores
+    (docs/benchmarks.md). The loss is TRL's: the sum of the answer tokens' negative log-likelihoods over their count
+    (or over the count across the accumulated batch)."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        import torch
+        import torch.nn.functional as F
+
+        if return_outputs or not _answer_positions_apply(self, inputs):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        mode = "train" if self.model.training else "eval"
+        labels = inputs["labels"]
+        # Position t's logits predict token t + 1: keep t where that token carries a label.
+        keep = torch.zeros_like(labels, dtype=torch.bool)
+        keep[:, :-1] = labels[:, 1:] != -100
+        targets = labels[:, 1:][keep[:, :-1]]
+        outputs = model(**{key: value for key, value in inputs.items() if key != "labels"}, use_cache=False, logits_to_keep=keep)
+        logits = outputs.logits.float()
+        count = targets.numel() if num_items_in_batch is None else num_items_in_batch
+        loss = F.cross_entropy(logits, targets, reduction="sum") / torch.as_tensor(count).clamp(min=1)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        with torch.no_grad():
+            correct = (logits.argmax(dim=-1) == targets).sum()
+        valid = self.accelerator.gather_for_metrics(torch.as_tensor(targets.numel(), device=logits.device)).sum()
+        correct = self.accelerator.gather_for_metrics(correct).sum()
+        self._metrics[mode]["mean_token_accuracy"].append((correct / valid).item() if valid > 0 else 0.0)
+        if mode == "train" and "attention_mask" in inputs:
+            self._total_train_tokens += self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        return loss
+
+
+def _answer_positions_apply(trainer: SFTTrainer, inputs) -> bool:
+    """Where TRL's own loss does more than the answer tokens' plain negative log-likelihood (label smoothing, DFT,
+    a MoE router's loss), or already projects only the answer positions (a CUDA device), or the model cannot
+    keep chosen positions (no tensor `logits_to_keep`), TRL computes it."""
+    import torch
+
+    if "labels" not in inputs or inputs["labels"].device.type == "cuda":
+        return False
+    if trainer.label_smoother is not None or trainer.args.loss_type != "nll" or trainer.aux_loss_enabled:
+        return False
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+    annotation = inspect.signature(type(base).forward).parameters.get("logits_to_keep")
+    return annotation is not None and "Tensor" in str(annotation.annotation) and isinstance(inputs["labels"], torch.Tensor)
 
 
 def make_trainer(inputs: TrainerInputs) -> SFTTrainer:
@@ -30,7 +84,7 @@ def make_trainer(inputs: TrainerInputs) -> SFTTrainer:
     }
     regression = params.regression
     if regression is None:
-        return SFTTrainer(**common)
+        return AnswerPositionsSFTTrainer(**common) if params.lm_head_positions == "answers" else SFTTrainer(**common)
     terms = RegressionTerms()
     trainer = HybridLossSFTTrainer(
         **common, compute_loss_func=make_loss(inputs.tokenizer, regression.field, regression.weight, regression.loss, terms)
