@@ -14,6 +14,8 @@ export const EVAL_ENGINES = ["auto", "llama", "worker"] as const;
 export type EvalEngine = (typeof EVAL_ENGINES)[number];
 
 export const QUANTIZATION_MODES = ["auto", "4bit", "8bit", "none"] as const;
+/** Which positions an SFT run projects through the LM head on a CPU: the answers' only, or every one (TRL's way). */
+const LM_HEAD_POSITIONS = z.enum(["answers", "all"]);
 
 /**
  * The whole configuration. Every key is required here: configs/default.yaml supplies each default, and the
@@ -49,8 +51,7 @@ export const ConfigSchema = z.strictObject({
     max_seq_length: positiveInt,
     packing: z.boolean(),
     gradient_checkpointing: z.boolean(),
-    /** Which positions an SFT run projects through the LM head on a CPU: the answers' only, or every one (TRL's way). */
-    lm_head_positions: z.enum(["answers", "all"]),
+    lm_head_positions: LM_HEAD_POSITIONS,
     save_steps: positiveInt,
     logging_steps: positiveInt,
     seed: nonNegativeInt,
@@ -137,7 +138,7 @@ export const ConfigSchema = z.strictObject({
     quantization: z.enum(QUANTIZATION_MODES),
     lora_r: positiveInt,
     lora_dropout: z.number().min(0).lt(1),
-    lm_head_positions: z.enum(["answers", "all"]),
+    lm_head_positions: LM_HEAD_POSITIONS,
     lora_top_layers: positiveInt.nullable(),
     target_modules: z.array(z.string().min(1)).min(1),
     /** The eval's generation length limit per task. */

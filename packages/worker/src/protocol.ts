@@ -76,7 +76,7 @@ export const TrainParams = z.strictObject({
   packing: z.boolean(),
   gradient_checkpointing: z.boolean(),
   /** SFT on a CPU: "answers" projects only the positions whose next token is an answer's through the LM head. */
-  lm_head_positions: z.enum(["answers", "all"]),
+  lm_head_positions: trainingConfig.shape.lm_head_positions,
   lr_scheduler: trainingConfig.shape.lr_scheduler,
   save_steps: positiveInt,
   logging_steps: positiveInt,

@@ -53,20 +53,29 @@ class AnswerPositionsSFTTrainer(SFTTrainer):
         return loss
 
 
-def _answer_positions_apply(trainer: SFTTrainer, inputs) -> bool:
+def _answer_positions_apply(trainer: AnswerPositionsSFTTrainer, inputs) -> bool:
     """Where TRL's own loss does more than the answer tokens' plain negative log-likelihood (label smoothing, DFT,
     a MoE router's loss), or already projects only the answer positions (a CUDA device), or the model cannot
-    keep chosen positions (no tensor `logits_to_keep`), TRL computes it."""
+    keep chosen positions (no tensor `logits_to_keep`), TRL computes it. What the trainer and model decide is
+    settled at the first step; the batch's device and labels are looked at each time."""
     import torch
 
-    if "labels" not in inputs or inputs["labels"].device.type == "cuda":
+    if "labels" not in inputs or not isinstance(inputs["labels"], torch.Tensor) or inputs["labels"].device.type == "cuda":
         return False
-    if trainer.label_smoother is not None or trainer.args.loss_type != "nll" or trainer.aux_loss_enabled:
-        return False
-    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-    base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
-    annotation = inspect.signature(type(base).forward).parameters.get("logits_to_keep")
-    return annotation is not None and "Tensor" in str(annotation.annotation) and isinstance(inputs["labels"], torch.Tensor)
+    settled = getattr(trainer, "_answer_positions_fit", None)
+    if settled is None:
+        unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+        base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+        parameter = inspect.signature(type(base).forward).parameters.get("logits_to_keep")
+        settled = (
+            trainer.label_smoother is None
+            and trainer.args.loss_type == "nll"
+            and not trainer.aux_loss_enabled
+            and parameter is not None
+            and "Tensor" in str(parameter.annotation)
+        )
+        trainer._answer_positions_fit = settled
+    return settled
 
 
 def make_trainer(inputs: TrainerInputs) -> SFTTrainer:
