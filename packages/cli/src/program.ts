@@ -8,6 +8,7 @@ import { exportCommand } from "@ats-lora/models/command";
 import { collectCommand } from "@ats-lora/feedback/command";
 import { ragCommand } from "@ats-lora/rag/command";
 import { trainCommand } from "@ats-lora/trainer/command";
+import { serveCommand } from "@ats-lora/serve/command";
 import { doctorCommand } from "./commands/doctor.js";
 import { modelsCommand } from "./commands/models.js";
 import { configCommand } from "./commands/config.js";
@@ -49,6 +50,7 @@ Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
   program.addCommand(modelsCommand());
   program.addCommand(exportCommand());
   program.addCommand(chatCommand({ resolveModel }));
+  program.addCommand(serveCommand());
   program.addCommand(doctorCommand());
   program.addCommand(configCommand());
   program.addCommand(demoCommand());

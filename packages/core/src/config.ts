@@ -120,6 +120,17 @@ export const ConfigSchema = z.strictObject({
     /** Score each reference's loss under each model (the report's loss and perplexity). */
     reference_loss: z.boolean(),
   }),
+  serve: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65535),
+    /** The base to serve when --model is not given (a name in models/, a folder or a .gguf); null: the one pulled base. */
+    model: z.string().min(1).nullable(),
+    sequences: positiveInt,
+    context_size: positiveInt,
+    max_tokens: positiveInt,
+    body_limit_bytes: positiveInt,
+    store_interactions: z.boolean(),
+  }),
   demo: z.strictObject({
     /** The base model, a `models pull` catalogue name. */
     model: z.string().min(1),

@@ -35,6 +35,14 @@ export class InputError extends AtsError {
   }
 }
 
+/** Input that names a record that does not exist (an interaction id): exit code 2, HTTP 404. */
+export class NotFoundError extends InputError {
+  constructor(message: string, options: { hint?: string; details?: readonly string[]; cause?: unknown } = {}) {
+    super(message, options);
+    this.name = "NotFoundError";
+  }
+}
+
 /** A run that started and failed: exit code 1. */
 export class RunError extends AtsError {
   constructor(message: string, options: { hint?: string; details?: readonly string[]; cause?: unknown } = {}) {

@@ -1,10 +1,12 @@
 import crypto from "node:crypto";
-import { InputError } from "@ats-lora/core";
+import { InputError, NotFoundError } from "@ats-lora/core";
 import type { z } from "zod";
 import { DEFAULT_MODEL, DEFAULT_REVIEWER, DEFAULT_TASK, FeedbackSchema, InteractionSchema, type Feedback, type Interaction } from "./schema.js";
 import type { FeedbackStore } from "./store.js";
 
 export interface NewInteraction {
+  /** Given by a caller that names the interaction before it is stored (serve streams the id first); new otherwise. */
+  id?: string;
   query: string;
   response: string;
   context?: string[];
@@ -28,18 +30,7 @@ export function addInteractionWithFeedback(
   review: NewFeedback,
   now: Date = new Date(),
 ): { interaction: Interaction; feedback: Feedback } {
-  const timestamp = now.toISOString();
-  const interaction = validate(InteractionSchema, "interaction", {
-    id: `ix_${crypto.randomUUID()}`,
-    created_at: timestamp,
-    task: input.task ?? DEFAULT_TASK,
-    query: input.query,
-    context: input.context ?? [],
-    response: input.response,
-    model: input.model ?? DEFAULT_MODEL,
-    metadata: input.metadata ?? {},
-    origin: "model",
-  });
+  const interaction = newInteractionRecord(input, now);
   const feedback = validate(FeedbackSchema, "feedback", newFeedbackRecord(interaction.id, review, now));
   store.transaction(() => {
     store.insertInteraction(interaction);
@@ -48,9 +39,35 @@ export function addInteractionWithFeedback(
   return { interaction, feedback };
 }
 
+/** Records one model answer that awaits review (serve's completions, and answers produced elsewhere). */
+export function addInteraction(store: FeedbackStore, input: NewInteraction, now: Date = new Date()): Interaction {
+  const interaction = newInteractionRecord(input, now);
+  store.transaction(() => store.insertInteraction(interaction));
+  return interaction;
+}
+
+/** A new interaction id: what addInteraction gives one that comes without. */
+export function newInteractionId(): string {
+  return `ix_${crypto.randomUUID()}`;
+}
+
+function newInteractionRecord(input: NewInteraction, now: Date): Interaction {
+  return validate(InteractionSchema, "interaction", {
+    id: input.id ?? newInteractionId(),
+    created_at: now.toISOString(),
+    task: input.task ?? DEFAULT_TASK,
+    query: input.query,
+    context: input.context ?? [],
+    response: input.response,
+    model: input.model ?? DEFAULT_MODEL,
+    metadata: input.metadata ?? {},
+    origin: "model",
+  });
+}
+
 /** Records one review of a stored interaction (collect review). */
 export function addReview(store: FeedbackStore, interactionId: string, review: NewFeedback, now: Date = new Date()): Feedback {
-  if (!store.getInteraction(interactionId)) throw new InputError(`no interaction with id ${JSON.stringify(interactionId)}`);
+  if (!store.getInteraction(interactionId)) throw new NotFoundError(`no interaction with id ${JSON.stringify(interactionId)}`);
   const feedback = validate(FeedbackSchema, "feedback", newFeedbackRecord(interactionId, review, now));
   store.transaction(() => store.insertFeedback(feedback));
   return feedback;

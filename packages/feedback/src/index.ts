@@ -12,3 +12,4 @@ export * from "./add-feedback.js";
 export * from "./review-queue.js";
 export * from "./export-feedback.js";
 export * from "./feedback-stats.js";
+export * from "./interactions.js";

@@ -14,6 +14,9 @@ export interface OpenStoreOptions {
   busyTimeoutMs?: number;
 }
 
+/** Which interactions a listing holds: unreviewed (the model's answers no reviewer has rated yet), reviewed, or all. */
+export type InteractionStatus = "unreviewed" | "reviewed" | "all";
+
 export interface InteractionWithFeedback {
   interaction: Interaction;
   feedback: Feedback[];
@@ -271,6 +274,21 @@ export class FeedbackStore {
       )
       .all({ task: filter.task ?? null, limit: filter.limit ?? -1 });
     return rows.map((row) => interactionFromRow(row, this.file));
+  }
+
+  /**
+   * Interactions with their feedback, oldest first: those with no review yet (the model's own answers), those
+   * reviewed, or all; at most `limit`.
+   */
+  listInteractions(filter: { status: InteractionStatus; task?: string; limit?: number }): InteractionWithFeedback[] {
+    const reviewed = "EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = i.id)";
+    const condition = { unreviewed: `i.origin = 'model' AND NOT ${reviewed}`, reviewed, all: "1" }[filter.status];
+    const rows = this.db
+      .prepare<{ task: string | null; limit: number }, InteractionRow>(
+        `SELECT i.* FROM interactions i WHERE ${condition} AND (@task IS NULL OR i.task = @task) ORDER BY i.created_at, i.id LIMIT @limit`,
+      )
+      .all({ task: filter.task ?? null, limit: filter.limit ?? -1 });
+    return rows.map((row) => ({ interaction: interactionFromRow(row, this.file), feedback: this.feedbackFor(row.id) }));
   }
 
   /** How many of the model's interactions no reviewer has rated yet. */

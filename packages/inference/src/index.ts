@@ -4,6 +4,7 @@ export {
   type GenerateOptions,
   type LoadOptions,
   type LocalModelSpec,
+  type PromptInput,
   type ReferenceScore,
   type StopReason,
   type StreamEvent,

@@ -68,6 +68,9 @@ export interface Generation {
   tokensPerSecond: number;
 }
 
+/** What a model answers: a conversation framed by the model's chat template, or a raw prompt continued as it is. */
+export type PromptInput = readonly ChatMessage[] | { readonly raw: string };
+
 /** What `stream` yields: the answer's text in pieces, then the same summary `generate` returns. */
 export type StreamEvent = { type: "text"; text: string } | { type: "done"; result: Generation };
 
@@ -181,8 +184,8 @@ export class LocalModel {
     return this.model.detokenize(tokens as Token[], false);
   }
 
-  /** Answers each conversation; N sequences answer N at once, the rest wait for a free one. */
-  async generate(conversations: ReadonlyArray<readonly ChatMessage[]>, options: GenerateOptions): Promise<Generation[]> {
+  /** Answers each conversation (or continues each raw prompt); N sequences answer N at once, the rest wait for a free one. */
+  async generate(conversations: readonly PromptInput[], options: GenerateOptions): Promise<Generation[]> {
     checkGenerateOptions(options);
     const prompts = conversations.map((conversation, index) => this.promptTokens(conversation, options.maxTokens, `conversation ${index + 1}`));
     const grammar = await this.grammarFor(options.jsonSchema);
@@ -196,8 +199,8 @@ export class LocalModel {
     });
   }
 
-  /** One conversation's answer as it is generated: text pieces, then the summary. */
-  async *stream(conversation: readonly ChatMessage[], options: Omit<GenerateOptions, "onProgress">): AsyncGenerator<StreamEvent, void, undefined> {
+  /** One conversation's answer (or a raw prompt's continuation) as it is generated: text pieces, then the summary. */
+  async *stream(conversation: PromptInput, options: Omit<GenerateOptions, "onProgress">): AsyncGenerator<StreamEvent, void, undefined> {
     checkGenerateOptions(options);
     const prompt = this.promptTokens(conversation, options.maxTokens, "the conversation");
     const grammar = await this.grammarFor(options.jsonSchema);
@@ -282,8 +285,8 @@ export class LocalModel {
     return await grammar;
   }
 
-  private promptTokens(conversation: readonly ChatMessage[], reserved: number, label: string): Token[] {
-    const tokens = this.model.tokenize(this.renderChat(conversation), true);
+  private promptTokens(prompt: PromptInput, reserved: number, label: string): Token[] {
+    const tokens = this.model.tokenize("raw" in prompt ? prompt.raw : this.renderChat(prompt), true);
     if (tokens.length === 0) throw new InputError(`${label} renders to no tokens`);
     if (tokens.length + reserved > this.contextSize) {
       throw new InputError(`${label} is ${tokens.length} tokens; with ${reserved} more it does not fit the context of ${this.contextSize} tokens`, {

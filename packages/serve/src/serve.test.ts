@@ -1,0 +1,227 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { buildPrompt, loadConfig, workdirPaths, type OperationContext } from "@ats-lora/core";
+import { feedbackStats, listInteractions } from "@ats-lora/feedback";
+import { LocalModel, type LocalModelSpec, type PromptInput } from "@ats-lora/inference";
+import { testModelFile, writeLoraAdapter } from "@ats-lora/inference/test-support";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { INTERACTION_ID_HEADER } from "./app.js";
+import { isLoopback, startServer, type RunningServer } from "./serve.js";
+
+// A real server on an ephemeral loopback port, SmolLM2-135M-Instruct (GGUF) as the base and a LoRA GGUF adapter
+// on it, called through the official openai client and plain fetch.
+
+let base: LocalModelSpec;
+let adapter: LocalModelSpec;
+let server: RunningServer;
+let context: OperationContext;
+let client: OpenAI;
+
+beforeAll(async () => {
+  const modelFile = await testModelFile();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ats-serve-"));
+  // A random update of every query projection: answers that differ from the base's.
+  const adapterFile = await writeLoraAdapter(path.join(dir, "noisy.gguf"), modelFile, { bScale: 1 });
+  base = { name: "smollm2", base: modelFile, adapters: [] };
+  adapter = { name: "noisy", base: modelFile, adapters: [{ name: "noisy", path: adapterFile }] };
+  context = { paths: workdirPaths(path.join(dir, "workdir")), config: loadConfig({ env: {} }) };
+  server = await startServer({ host: "127.0.0.1", port: 0, base, adapters: [adapter], token: null, version: "test" }, context);
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "not-needed-on-loopback", maxRetries: 0 });
+}, 180_000);
+
+afterAll(async () => {
+  await server?.close();
+});
+
+/** The inference room's own greedy answer, from a model loaded apart from the server's. */
+async function directAnswer(spec: LocalModelSpec, prompt: PromptInput, maxTokens: number): Promise<string> {
+  const model = await LocalModel.load(spec);
+  try {
+    const [generation] = await model.generate([prompt], { maxTokens, temperature: 0 });
+    return generation!.text;
+  } finally {
+    await model.dispose();
+  }
+}
+
+async function post(route: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${server.url}${route}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown>, headers: response.headers };
+}
+
+const QUESTION_TEXT = "Name one programming language.";
+const QUESTION = [{ role: "user" as const, content: QUESTION_TEXT }];
+
+describe("serve: OpenAI-compatible completions", () => {
+  it("lists the base and each adapter", async () => {
+    const models = await client.models.list();
+    expect(models.data.map((model) => model.id)).toEqual(["smollm2", "noisy"]);
+    expect(models.data[1]).toMatchObject({ object: "model", owned_by: "ats-lora", parent: "smollm2" });
+  });
+
+  it("answers greedily as the inference room does, from the base and from the adapter, never mixing them up", async () => {
+    const [fromBase, fromAdapter] = await Promise.all([
+      client.chat.completions.create({ model: "smollm2", messages: QUESTION, max_tokens: 24, temperature: 0 }),
+      client.chat.completions.create({ model: "noisy", messages: QUESTION, max_tokens: 24, temperature: 0 }),
+    ]);
+    const baseText = fromBase.choices[0]!.message.content!;
+    const adapterText = fromAdapter.choices[0]!.message.content!;
+    expect(baseText).toBe(await directAnswer(base, QUESTION, 24));
+    expect(adapterText).toBe(await directAnswer(adapter, QUESTION, 24));
+    expect(adapterText).not.toBe(baseText);
+    expect(fromAdapter.model).toBe("noisy");
+    expect(fromBase.usage!.prompt_tokens).toBeGreaterThan(5);
+    expect(fromBase.usage!.total_tokens).toBe(fromBase.usage!.prompt_tokens + fromBase.usage!.completion_tokens);
+    expect(["stop", "length"]).toContain(fromBase.choices[0]!.finish_reason);
+  });
+
+  it("streams the same answer as server-sent events, with the interaction id in the header and the chunks", async () => {
+    const whole = await client.chat.completions.create({ model: "smollm2", messages: QUESTION, max_tokens: 24 });
+    const { data: stream, response } = await client.chat.completions.create({ model: "smollm2", messages: QUESTION, max_tokens: 24, stream: true, stream_options: { include_usage: true } }).withResponse();
+    let text = "";
+    let finish: string | null = null;
+    let usage: OpenAI.CompletionUsage | undefined;
+    const ids = new Set<unknown>();
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+      ids.add((chunk as unknown as { interaction_id: unknown }).interaction_id);
+    }
+    expect(text).toBe(whole.choices[0]!.message.content);
+    expect(finish).toBe(whole.choices[0]!.finish_reason);
+    expect(usage).toEqual(whole.usage);
+    const id = response.headers.get(INTERACTION_ID_HEADER);
+    expect(id).toMatch(/^ix_/);
+    expect([...ids]).toEqual([id]);
+    const stored = (await listInteractions({ status: "all" }, context)).find(({ interaction }) => interaction.id === id);
+    expect(stored?.interaction).toMatchObject({ response: text, model: "smollm2", query: QUESTION_TEXT });
+  });
+
+  it("continues a raw prompt on /v1/completions as the inference room does", async () => {
+    const prompt = "The three primary colours are";
+    const completion = await client.completions.create({ model: "smollm2", prompt, max_tokens: 12 });
+    expect(completion.choices[0]!.text).toBe(await directAnswer(base, { raw: prompt }, 12));
+    expect(completion.choices[0]!.finish_reason).toBe("length");
+    expect(completion.usage!.completion_tokens).toBe(12);
+  });
+
+  it("honours stop texts", async () => {
+    const completion = await client.completions.create({ model: "smollm2", prompt: "Count: 1, 2, 3, 4, 5,", max_tokens: 20, stop: ["8"] });
+    expect(completion.choices[0]!.text).not.toContain("8");
+    expect(completion.choices[0]!.finish_reason).toBe("stop");
+  });
+});
+
+describe("serve: interactions and feedback", () => {
+  it("stores each answer as an interaction whose id takes a review, which the stats count", async () => {
+    const before = await feedbackStats({}, context);
+    const { data, response } = await client.chat.completions.create({ model: "noisy", messages: QUESTION, max_tokens: 8 }).withResponse();
+    const id = (data as unknown as { interaction_id: string }).interaction_id;
+    expect(response.headers.get(INTERACTION_ID_HEADER)).toBe(id);
+    const review = await post("/api/feedback", { interaction_id: id, rating: 2, correct_points: ["names a language"], incorrect_points: ["too long"], ideal_response: "Python.", reviewer: "ana" });
+    expect(review.status).toBe(201);
+    expect(review.json).toEqual({ status: "success", feedback_id: expect.stringMatching(/^fb_/) });
+    const after = await feedbackStats({}, context);
+    expect(after.interactions).toBe(before.interactions + 1);
+    expect(after.feedback).toBe(before.feedback + 1);
+    expect(after.reviewed).toBe(before.reviewed + 1);
+    const stats = await (await fetch(`${server.url}/api/stats`)).json();
+    expect(stats).toMatchObject({ feedback: after.feedback, reviewed: after.reviewed });
+  });
+
+  it("takes the task from the body, the X-ATS-Task header or the prompt's instruction, and the prompt apart into context and query", async () => {
+    const resume = "ANA LIMA\nSão Paulo | ana@example.com\nSKILLS\nSQL, Python";
+    const built = buildPrompt({ task: "resume_parse", query: "Parse this resume.", context: [resume] }, context.config.prompts);
+    const fromPrompt = await post("/v1/chat/completions", { model: "smollm2", messages: [{ role: "user", content: built }], max_tokens: 4 });
+    const fromHeader = await post("/v1/chat/completions", { model: "smollm2", messages: QUESTION, max_tokens: 4 }, { "x-ats-task": "interview_question" });
+    const fromBody = await post("/v1/completions", { model: "smollm2", prompt: "Score: ", max_tokens: 4, task: "match_score" });
+    const stored = new Map((await listInteractions({ status: "all" }, context)).map(({ interaction }) => [interaction.id, interaction]));
+    expect(stored.get(fromPrompt.json.interaction_id as string)).toMatchObject({ task: "resume_parse", query: "Parse this resume.", context: [resume] });
+    expect(stored.get(fromHeader.json.interaction_id as string)).toMatchObject({ task: "interview_question", query: QUESTION_TEXT, context: [] });
+    expect(stored.get(fromBody.json.interaction_id as string)).toMatchObject({ task: "match_score", query: "Score: ", metadata: expect.objectContaining({ source: "serve", endpoint: "/v1/completions", completion_tokens: 4 }) });
+    const queue = await fetch(`${server.url}/api/interactions?status=unreviewed&task=match_score`);
+    const listed = (await queue.json()) as { data: Array<{ id: string; task: string; feedback: unknown[] }> };
+    expect(listed.data.map((row) => row.id)).toContain(fromBody.json.interaction_id);
+    expect(listed.data.every((row) => row.task === "match_score" && row.feedback.length === 0)).toBe(true);
+  });
+
+  it("records an answer produced elsewhere, and stores nothing when asked not to", async () => {
+    const before = await feedbackStats({}, context);
+    const recorded = await post("/api/interactions", { task: "match_score", query: "Score the candidate.", context: ["Job: SRE", "Resume: …"], response: '{"match_score": 0.4}', model: "ats-api-v1" });
+    expect(recorded.status).toBe(201);
+    const unstored = await post("/v1/chat/completions", { model: "smollm2", messages: QUESTION, max_tokens: 4, store: false });
+    expect(unstored.status).toBe(200);
+    expect(unstored.json.interaction_id).toBeNull();
+    expect(unstored.headers.get(INTERACTION_ID_HEADER)).toBeNull();
+    const after = await feedbackStats({}, context);
+    expect(after.interactions).toBe(before.interactions + 1);
+    const stored = (await listInteractions({ status: "unreviewed", task: "match_score" }, context)).find(({ interaction }) => interaction.id === recorded.json.interaction_id);
+    expect(stored?.interaction).toMatchObject({ model: "ats-api-v1", context: ["Job: SRE", "Resume: …"], metadata: { source: "api" } });
+  });
+
+  it("answers bad requests with the status and field, and writes nothing", async () => {
+    const { data } = await client.chat.completions.create({ model: "smollm2", messages: QUESTION, max_tokens: 2 }).withResponse();
+    const id = (data as unknown as { interaction_id: string }).interaction_id;
+    const before = await feedbackStats({}, context);
+    const cases: Array<[string, unknown, number, string | null]> = [
+      ["/api/feedback", { interaction_id: id, rating: 6 }, 422, "rating"],
+      ["/api/feedback", { interaction_id: id, rating: "5" }, 422, "rating"],
+      ["/api/feedback", { interaction_id: id, rating: 3, correct_points: "good" }, 422, "correct_points"],
+      ["/api/feedback", { interaction_id: id, rating: 3, ideal_response: "" }, 422, "ideal_response"],
+      ["/api/feedback", { rating: 3 }, 422, "interaction_id"],
+      ["/api/feedback", { interaction_id: "ix_nothing", rating: 3 }, 404, null],
+      ["/api/feedback", "{not json", 400, null],
+      ["/api/interactions", { query: "q" }, 422, "response"],
+      ["/v1/chat/completions", { model: "gpt-4o", messages: QUESTION }, 404, "model"],
+      ["/v1/chat/completions", { model: "smollm2", messages: [] }, 422, "messages"],
+      ["/v1/chat/completions", { model: "smollm2", messages: QUESTION, n: 2 }, 422, "n"],
+      ["/v1/chat/completions", { model: "smollm2", messages: QUESTION, temperature: -1 }, 422, "temperature"],
+      ["/v1/completions", { model: "smollm2", prompt: "x".repeat(1_100_000) }, 413, null],
+      ["/v1/completions", { model: "smollm2", prompt: "word ".repeat(5000), max_tokens: 4 }, 400, null],
+    ];
+    for (const [route, body, status, param] of cases) {
+      const answer = await post(route, body);
+      expect({ route, body: typeof body === "string" ? body : JSON.stringify(body).slice(0, 80), status: answer.status }).toEqual({ route, body: typeof body === "string" ? body : JSON.stringify(body).slice(0, 80), status });
+      const error = answer.json.error as { message: string; type: string; param: string | null };
+      expect(error.message.length).toBeGreaterThan(5);
+      if (param !== null) expect(error.param).toBe(param);
+    }
+    const after = await feedbackStats({}, context);
+    expect(after.interactions).toBe(before.interactions);
+    expect(after.feedback).toBe(before.feedback);
+  });
+
+  it("publishes an OpenAPI document generated from the schemas", async () => {
+    const document = (await (await fetch(`${server.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, Record<string, unknown>> } }> } }>> };
+    expect(document.openapi).toMatch(/^3\./);
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(["/v1/models", "/v1/chat/completions", "/v1/completions", "/api/feedback", "/api/interactions", "/api/stats"]));
+    const feedback = document.paths["/api/feedback"]!.post!.requestBody!.content["application/json"]!.schema;
+    expect(feedback.properties.rating).toMatchObject({ type: "integer", minimum: 1, maximum: 5 });
+  });
+});
+
+describe("serve: access", () => {
+  it("needs the bearer token when given one, and refuses an address other machines reach without one", async () => {
+    const guarded = await startServer({ host: "127.0.0.1", port: 0, base, adapters: [], token: "a-long-enough-test-token", version: "test" }, context);
+    try {
+      const models = (headers: Record<string, string>) => fetch(`${guarded.url}/v1/models`, { headers }).then((response) => response.status);
+      expect(await models({})).toBe(401);
+      expect(await models({ authorization: "Bearer wrong-token-of-some-length" })).toBe(401);
+      expect(await models({ authorization: "Bearer a-long-enough-test-token" })).toBe(200);
+      expect((await fetch(`${guarded.url}/health`)).status).toBe(200);
+      const guardedClient = new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: "a-long-enough-test-token", maxRetries: 0 });
+      expect((await guardedClient.models.list()).data.map((model) => model.id)).toEqual(["smollm2"]);
+    } finally {
+      await guarded.close();
+    }
+    await expect(startServer({ host: "0.0.0.0", port: 0, base, adapters: [], token: null, version: "test" }, context)).rejects.toThrow(/reachable from other machines/);
+    expect([isLoopback("127.0.0.1"), isLoopback("::1"), isLoopback("localhost"), isLoopback("0.0.0.0"), isLoopback("10.0.0.2")]).toEqual([true, true, true, false, false]);
+  });
+});
