@@ -43,6 +43,14 @@ export class NotFoundError extends InputError {
   }
 }
 
+/** A request the present state refuses (a job already running, a name taken): exit code 2, HTTP 409. */
+export class ConflictError extends InputError {
+  constructor(message: string, options: { hint?: string; details?: readonly string[]; cause?: unknown } = {}) {
+    super(message, options);
+    this.name = "ConflictError";
+  }
+}
+
 /** A run that started and failed: exit code 1. */
 export class RunError extends AtsError {
   constructor(message: string, options: { hint?: string; details?: readonly string[]; cause?: unknown } = {}) {

@@ -2,9 +2,10 @@ import crypto from "node:crypto";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
-import { InputError, isAtsError, NotFoundError, parsePrompt, type ChatMessage, type OperationContext } from "@ats-lora/core";
+import { ConflictError, InputError, isAtsError, NotFoundError, parsePrompt, type ChatMessage, type OperationContext } from "@ats-lora/core";
 import { feedbackStats, listInteractions, newInteractionId, recordInteraction, saveReview } from "@ats-lora/feedback";
-import type { Generation, GenerateOptions, PromptInput, StreamEvent } from "@ats-lora/inference";
+import type { Generation, GenerateOptions, LocalModelSpec, PromptInput, StreamEvent } from "@ats-lora/inference";
+import { z } from "zod";
 import {
   ChatCompletionRequestSchema,
   ChatCompletionSchema,
@@ -16,15 +17,21 @@ import {
   InteractionCreatedSchema,
   InteractionRequestSchema,
   InteractionsQuerySchema,
+  AdapterRequestSchema,
+  FineTuningAnswerSchema,
+  FineTuningQuerySchema,
   ModelListSchema,
   type ChatCompletionRequest,
   type CompletionRequest,
   type ErrorBody,
 } from "./schemas.js";
+import { FineTuningJobs, JobRequestSchema, JobSchema } from "./jobs.js";
 import type { ServedModel, ServedModels } from "./served-models.js";
 
 export interface ServeAppOptions {
   models: ServedModels;
+  /** The fine-tuning jobs the server runs (on the served base). */
+  jobs: FineTuningJobs;
   context: OperationContext;
   /** Bearer token every route but /health requires; null: none (loopback only, which the caller checks). */
   token: string | null;
@@ -32,6 +39,8 @@ export interface ServeAppOptions {
   defaultMaxTokens: number;
   /** Record each answer as an interaction unless the request says `store: false`. */
   storeInteractions: boolean;
+  /** An adapter folder or LoRA GGUF as a spec on the served base (POST /api/adapters). */
+  resolveAdapter(where: string): Promise<LocalModelSpec>;
   /** Largest request body, in bytes. */
   bodyLimit: number;
   version: string;
@@ -147,6 +156,50 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
   });
 
   server.get("/api/stats", async () => feedbackStats({}, context));
+
+  const { jobs } = options;
+  const JobIdSchema = z.object({ id: z.string().min(1) });
+  const jobOr404 = (id: string) => {
+    const job = jobs.get(id);
+    if (job === undefined) throw new HttpError(404, "not_found_error", `no job with id ${JSON.stringify(id)}`, "id");
+    return job;
+  };
+  server.post("/api/jobs", { schema: { body: JobRequestSchema.optional(), response: { 201: JobSchema, "4xx": ErrorSchema } } }, async (request, reply) =>
+    reply.code(201).send(jobs.start(request.body ?? {})),
+  );
+  server.get("/api/jobs", { schema: { response: { 200: z.object({ object: z.literal("list"), data: z.array(JobSchema) }) } } }, async () => ({ object: "list" as const, data: jobs.list() }));
+  server.get("/api/jobs/:id", { schema: { params: JobIdSchema, response: { 200: JobSchema, "4xx": ErrorSchema } } }, async (request) => jobOr404(request.params.id));
+  server.delete("/api/jobs/:id", { schema: { params: JobIdSchema, response: { 200: JobSchema, "4xx": ErrorSchema } } }, async (request) => {
+    jobOr404(request.params.id);
+    return (await jobs.cancel(request.params.id))!;
+  });
+
+  // The adapter manager's routes of the documents this product follows.
+  server.post("/fine-tuning/setup", { schema: { body: JobRequestSchema.optional(), response: { 201: z.object({ status: z.literal("success"), job_id: z.string(), job: JobSchema }), "4xx": ErrorSchema } } }, async (request, reply) => {
+    const job = jobs.start(request.body ?? {});
+    return reply.code(201).send({ status: "success" as const, job_id: job.id, job });
+  });
+  server.get("/fine-tuning/status", { schema: { response: { 200: z.object({ status: z.literal("success"), job: JobSchema.nullable(), served_adapter: z.string().nullable() }) } } }, async () => ({
+    status: "success" as const,
+    job: jobs.newest() ?? null,
+    served_adapter: jobs.newestServed() ?? null,
+  }));
+  server.post("/fine-tuning/query", { schema: { body: FineTuningQuerySchema, response: { 200: FineTuningAnswerSchema, "4xx": ErrorSchema } } }, async (request, reply) => {
+    const id = jobs.newestServed();
+    if (id === undefined) throw new HttpError(409, "invalid_request_error", "no fine-tuning job has finished with an adapter yet", null);
+    const served = modelFor(models, id);
+    const messages: ChatMessage[] = [{ role: "user", content: request.body.query }];
+    const record = interactionFields(messages, context);
+    const answer = { context, served, prompt: messages, generation: { maxTokens: request.body.max_tokens ?? options.defaultMaxTokens, temperature: 0 }, record, task: taskOf(request.body.task, request, record.instruction, context), store: options.storeInteractions };
+    const { result, interactionId } = await answerOnce(request, reply, answer, "/fine-tuning/query");
+    return { status: "success" as const, model: id, response: result.text, interaction_id: interactionId };
+  });
+
+  server.post("/api/adapters", { schema: { body: AdapterRequestSchema, response: { 201: z.object({ status: z.literal("success"), id: z.string(), adapters: z.array(z.string()) }), "4xx": ErrorSchema } } }, async (request, reply) => {
+    const spec = await options.resolveAdapter(request.body.path);
+    const served = await models.add({ ...spec, name: request.body.name });
+    return reply.code(201).send({ status: "success" as const, id: served.id, adapters: served.spec.adapters.map((adapter) => adapter.path) });
+  });
 
   return app;
 }
@@ -354,6 +407,7 @@ function errorKind(error: unknown): [type: string, message: string, param: strin
 function statusOf(error: unknown): number {
   if (error instanceof HttpError) return error.statusCode;
   if (error instanceof NotFoundError) return 404;
+  if (error instanceof ConflictError) return 409;
   if (error instanceof InputError) return 400;
   if (isAtsError(error)) return 500;
   const code = (error as FastifyError).statusCode;

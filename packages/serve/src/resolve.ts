@@ -25,9 +25,7 @@ export async function resolveServedModels(input: ServedModelsInput, context: Ope
       const name = equals === -1 ? path.basename(argument).replace(/\.gguf$/, "") : argument.slice(0, equals);
       const where = equals === -1 ? argument : argument.slice(equals + 1);
       if (name.trim() === "" || where.trim() === "") throw new InputError(`--adapter ${argument}: give it as NAME=PATH`, { hint: "--adapter resume-v2=models/resume-v2" });
-      const spec = await resolveLocalModel(where, { base: base.base }, context);
-      if (spec.adapters.length === 0) throw new InputError(`--adapter ${argument}: ${where} is a whole model, not a LoRA adapter`, { hint: "serve one base (--model); adapters are what `ats-lora export ADAPTER --format gguf-lora` writes" });
-      return { ...spec, name };
+      return { ...(await resolveAdapter(where, base.base, context, `--adapter ${argument}`)), name };
     }),
   );
   return { base, adapters };
@@ -38,4 +36,11 @@ function onlyPulledBase(context: OperationContext): string {
   if (bases.length === 1) return bases[0]!.path;
   if (bases.length === 0) throw new InputError(`no base model in ${context.paths.models} to serve`, { hint: "pull one (ats-lora models pull smollm2-135m-instruct), or pass --model FILE.gguf" });
   throw new InputError(`${bases.length} base models in ${context.paths.models}: say which to serve with --model`, { details: bases.map((listing) => listing.name) });
+}
+
+/** An adapter folder (with its LoRA GGUF export) or a LoRA .gguf, as a spec on the served base file. */
+export async function resolveAdapter(where: string, baseFile: string, context: OperationContext, label: string): Promise<LocalModelSpec> {
+  const spec = await resolveLocalModel(where, { base: baseFile }, context);
+  if (spec.adapters.length === 0) throw new InputError(`${label}: ${where} is a whole model, not a LoRA adapter`, { hint: "serve one base (--model); adapters are what `ats-lora export ADAPTER --format gguf-lora` writes" });
+  return spec;
 }

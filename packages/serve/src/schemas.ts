@@ -141,3 +141,17 @@ export const InteractionsQuerySchema = z.object({
   task: z.string().min(1).optional(),
   limit: z.coerce.number().int().positive().max(1000).default(100),
 });
+
+/** POST /fine-tuning/query: a question for the newest fine-tuned adapter. */
+export const FineTuningQuerySchema = z.strictObject({
+  query: z.string().min(1),
+  task: InteractionSchema.shape.task.optional(),
+  max_tokens: positiveInt.optional(),
+});
+export const FineTuningAnswerSchema = z.object({ status: z.literal("success"), model: z.string(), response: z.string(), interaction_id: z.string().nullable() });
+
+/** POST /api/adapters: an adapter (its folder with a LoRA GGUF export, or the .gguf) served from now on as `name`. */
+export const AdapterRequestSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: "must be letters, digits, '.', '_' and '-'" }).max(100),
+  path: z.string().min(1),
+});

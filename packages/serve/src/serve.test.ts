@@ -2,10 +2,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { buildPrompt, loadConfig, workdirPaths, type OperationContext } from "@ats-lora/core";
-import { feedbackStats, listInteractions } from "@ats-lora/feedback";
+import { feedbackStats, importFeedback, listInteractions } from "@ats-lora/feedback";
 import { LocalModel, type LocalModelSpec, type PromptInput } from "@ats-lora/inference";
 import { testModelFile, writeLoraAdapter } from "@ats-lora/inference/test-support";
 import OpenAI from "openai";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INTERACTION_ID_HEADER } from "./app.js";
 import { isLoopback, startServer, type RunningServer } from "./serve.js";
@@ -224,4 +225,74 @@ describe("serve: access", () => {
     await expect(startServer({ host: "0.0.0.0", port: 0, base, adapters: [], token: null, version: "test" }, context)).rejects.toThrow(/reachable from other machines/);
     expect([isLoopback("127.0.0.1"), isLoopback("::1"), isLoopback("localhost"), isLoopback("0.0.0.0"), isLoopback("10.0.0.2")]).toEqual([true, true, true, false, false]);
   });
+});
+
+const SAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "data", "samples", "one_page_resumes.jsonl");
+
+async function getJson(route: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${server.url}${route}`);
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+/** Polls a job until `done` says so, keeping every stage it was seen in. */
+async function watchJob(id: string, done: (job: Record<string, unknown>) => boolean): Promise<{ job: Record<string, unknown>; stages: Set<unknown> }> {
+  const stages = new Set<unknown>();
+  for (;;) {
+    const { json: job } = await getJson(`/api/jobs/${id}`);
+    stages.add(job.stage);
+    if (done(job)) return { job, stages };
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const SMALL_RUN = { max_steps: 2, batch_size: 1, grad_accum: 1, max_seq_length: 256, quantization: "none" };
+
+describe("serve: fine-tuning jobs", () => {
+  it("builds the data, trains, exports and serves the adapter, which the adapter manager's routes then answer with", async () => {
+    // 40 reviewed one-page resumes and scores: enough for build-db's splits.
+    const sample = path.join(path.dirname(context.paths.feedbackSqlite), "..", "sample.jsonl");
+    fs.writeFileSync(sample, fs.readFileSync(SAMPLES, "utf8").split("\n").slice(0, 40).join("\n") + "\n");
+    await importFeedback({ files: [sample] }, context);
+    const created = await post("/api/jobs", { name: "tuned-1", ...SMALL_RUN });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ status: "running", stage: "build-db", request: { name: "tuned-1" } });
+    const { job, stages } = await watchJob(created.json.id as string, (candidate) => candidate.status !== "running");
+    expect(job).toMatchObject({ status: "succeeded", stage: "done", model: "tuned-1", step: 2, total: 2, error: null });
+    expect(stages).toContain("train");
+    expect(fs.readdirSync(job.adapter as string).some((file) => file.endsWith(".gguf"))).toBe(true);
+    expect((await client.models.list()).data.map((model) => model.id)).toContain("tuned-1");
+    const answer = await client.chat.completions.create({ model: "tuned-1", messages: QUESTION, max_tokens: 8 });
+    expect(answer.model).toBe("tuned-1");
+
+    const status = await getJson("/fine-tuning/status");
+    expect(status.json).toMatchObject({ status: "success", served_adapter: "tuned-1", job: { id: job.id, status: "succeeded" } });
+    const query = await post("/fine-tuning/query", { query: QUESTION_TEXT, max_tokens: 8 });
+    expect(query.status).toBe(200);
+    expect(query.json).toMatchObject({ status: "success", model: "tuned-1", response: answer.choices[0]!.message.content });
+
+    const loaded = await post("/api/adapters", { name: "tuned-1-again", path: job.adapter });
+    expect(loaded.status).toBe(201);
+    expect((await post("/api/adapters", { name: "tuned-1-again", path: job.adapter })).status).toBe(409);
+    expect((await post("/api/adapters", { name: "not-an-adapter", path: base.base })).status).toBe(400);
+    expect((await client.models.list()).data.map((model) => model.id)).toEqual(["smollm2", "noisy", "tuned-1", "tuned-1-again"]);
+  }, 400_000);
+
+  it("runs one job at a time, and cancels a running one, leaving a checkpoint to resume from", async () => {
+    const setup = await post("/fine-tuning/setup", { name: "tuned-2", ...SMALL_RUN, max_steps: 400, save_steps: 1 });
+    expect(setup.status).toBe(201);
+    const id = setup.json.job_id as string;
+    const second = await post("/api/jobs", { ...SMALL_RUN });
+    expect(second.status).toBe(409);
+    expect((second.json.error as { message: string }).message).toContain(id);
+    await watchJob(id, (job) => (job.step as number) >= 2 || job.status !== "running");
+    const response = await fetch(`${server.url}/api/jobs/${id}`, { method: "DELETE" });
+    const job = (await response.json()) as Record<string, unknown>;
+    expect(response.status).toBe(200);
+    expect(job).toMatchObject({ status: "cancelled", model: null });
+    expect(job.step as number).toBeLessThan(400);
+    expect(fs.existsSync(job.checkpoint as string)).toBe(true);
+    expect((await client.models.list()).data.map((model) => model.id)).not.toContain("tuned-2");
+    expect((await getJson("/api/jobs/job_unknown")).status).toBe(404);
+    expect((await post("/api/jobs", { epochs: -1 })).status).toBe(422);
+  }, 400_000);
 });

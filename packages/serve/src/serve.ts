@@ -3,6 +3,8 @@ import { InputError, RunError, throwIfAborted, type OperationContext, type Opera
 import type { LocalModelSpec } from "@ats-lora/inference";
 import type { FastifyInstance } from "fastify";
 import { buildServeApp } from "./app.js";
+import { FineTuningJobs } from "./jobs.js";
+import { resolveAdapter } from "./resolve.js";
 import { ServedModels } from "./served-models.js";
 
 export interface ServeInput {
@@ -23,6 +25,7 @@ export interface RunningServer {
   port: number;
   models: Array<{ id: string; base: string; adapters: string[] }>;
   app: FastifyInstance;
+  jobs: FineTuningJobs;
   /** Stops taking requests, lets those in flight finish, then frees the models. */
   close(): Promise<void>;
 }
@@ -49,12 +52,15 @@ export async function startServer(input: ServeInput, context: OperationContext, 
   const { serve } = context.config;
   options.onEvent?.({ type: "stage", message: `loading ${[input.base.name, ...input.adapters.map((adapter) => adapter.name)].join(", ")}` });
   const models = await ServedModels.load(input.base, input.adapters, { sequences: serve.sequences, contextSize: serve.context_size, signal: options.signal });
+  const jobs = new FineTuningJobs(context, models, input.base);
   let app: FastifyInstance | undefined;
   try {
     throwIfAborted(options.signal, "serve");
     app = await buildServeApp({
       models,
+      jobs,
       context,
+      resolveAdapter: (where) => resolveAdapter(where, input.base.base, context, "the adapter"),
       token: input.token,
       defaultMaxTokens: serve.max_tokens,
       storeInteractions: serve.store_interactions,
@@ -79,8 +85,10 @@ export async function startServer(input: ServeInput, context: OperationContext, 
     port: address.port,
     models: models.list().map((served) => ({ id: served.id, base: served.spec.base, adapters: served.spec.adapters.map((adapter) => adapter.path) })),
     app: running,
+    jobs,
     close: async () => {
-      await running.close();
+      // Requests in flight finish; a running job stops at its next step with a checkpoint.
+      await Promise.all([running.close(), jobs.close()]);
       await models.dispose();
     },
   };

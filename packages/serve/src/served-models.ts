@@ -1,4 +1,4 @@
-import { InputError } from "@ats-lora/core";
+import { ConflictError, InputError } from "@ats-lora/core";
 import { LocalModel, type LocalModelSpec } from "@ats-lora/inference";
 
 export interface ServedModelsOptions {
@@ -22,7 +22,11 @@ export interface ServedModel {
  * another's weights; llama.cpp maps the base's file, so its weights are in memory once.
  */
 export class ServedModels {
-  private constructor(private readonly byId: Map<string, ServedModel>) {}
+  private constructor(
+    private readonly byId: Map<string, ServedModel>,
+    private readonly base: LocalModelSpec,
+    private readonly options: ServedModelsOptions,
+  ) {}
 
   static async load(base: LocalModelSpec, adapters: readonly LocalModelSpec[], options: ServedModelsOptions): Promise<ServedModels> {
     const specs = [base, ...adapters];
@@ -39,7 +43,22 @@ export class ServedModels {
       await Promise.all([...byId.values()].map((served) => served.model.dispose()));
       throw error;
     }
-    return new ServedModels(byId);
+    return new ServedModels(byId, base, { sequences: options.sequences, contextSize: options.contextSize });
+  }
+
+  /** Loads one more adapter of the base while the others keep answering. */
+  async add(spec: LocalModelSpec): Promise<ServedModel> {
+    if (this.byId.has(spec.name)) throw new ConflictError(`a model called ${JSON.stringify(spec.name)} is served already`, { hint: "give the adapter another name" });
+    if (spec.base !== this.base.base) throw new InputError(`${spec.name} runs on ${spec.base}, but this server's base is ${this.base.base}`, { hint: "serve adapters of this base only" });
+    const model = await LocalModel.load(spec, this.options);
+    // Two loads of one name racing: the first wins, the second frees its copy.
+    if (this.byId.has(spec.name)) {
+      await model.dispose();
+      throw new ConflictError(`a model called ${JSON.stringify(spec.name)} is served already`);
+    }
+    const served = { id: spec.name, parent: this.base.name, spec, model };
+    this.byId.set(spec.name, served);
+    return served;
   }
 
   get(id: string): ServedModel | undefined {
