@@ -255,6 +255,12 @@ describe("ats-lora (the real CLI process)", () => {
     expect(stats.multi_reviewed).toBeGreaterThan(0);
     expect(stats.pending_review).toBeGreaterThan(0);
     expect(stats.gold).toBeGreaterThan(0);
+    const byModel = JSON.parse(cli(["--workdir", dir, "--json", "collect", "stats", "--by-model"]).stdout).by_model;
+    const v0 = byModel.models.find((row: { model: string }) => row.model === "mistral-7b-ats-v0");
+    expect(v0.reviewed).toBeGreaterThan(100);
+    expect(v0.low).toBeLessThan(v0.mean_rating);
+    expect(v0.high).toBeGreaterThan(v0.mean_rating);
+    expect(byModel.comparisons).toContainEqual(expect.objectContaining({ a: "mistral-7b-ats-v0", b: "mistral-7b-ats-v1", verdict: expect.stringMatching(/better|worse|unclear/) }));
   });
 
   it("builds SFT, DPO and KTO training pairs after collect import, and prints the manifest", () => {

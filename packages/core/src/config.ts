@@ -130,6 +130,11 @@ export const ConfigSchema = z.strictObject({
     max_tokens: positiveInt,
     body_limit_bytes: positiveInt,
     store_interactions: z.boolean(),
+    /** The model id whose requests are routed: an A/B split (ab), else the task's model (task_models), else the base. */
+    router_model: z.string().min(1),
+    task_models: z.record(z.string().min(1), z.string().min(1)),
+    /** Served model id → share of callers; empty: no split. */
+    ab: z.record(z.string().min(1), z.number().positive()),
   }),
   demo: z.strictObject({
     /** The base model, a `models pull` catalogue name. */

@@ -15,3 +15,4 @@ export * from "./interrupt.js";
 export * from "./training-pairs.js";
 export * from "./model-card.js";
 export * from "./task-answers.js";
+export * from "./bootstrap.js";

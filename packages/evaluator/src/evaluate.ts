@@ -1,9 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
-import { buildPrompt, InputError, parsePrompt, silentProgress, taskAnswerJsonSchema, throwIfAborted, type AtsConfig, type ProgressSink } from "@ats-lora/core";
+import { buildPrompt, InputError, pairedBootstrapMany, parsePrompt, silentProgress, taskAnswerJsonSchema, throwIfAborted, type AtsConfig, type ProgressSink } from "@ats-lora/core";
 import { cosine } from "@ats-lora/embeddings";
 import { baselineOutput, matchPairs, tfidfSimilarity, weightedScores } from "./baseline.js";
-import { pairedBootstrapMany } from "./bootstrap.js";
 import { matchPredictions, type EvalExample } from "./held-out-set.js";
 import { plainVerdict, signed } from "./report.js";
 import type { Comparison, EmbedderIdentity, EvalReport, ExampleRecord, MetricComparison, RetrievalSettings, SystemReport, TrainingLog } from "./report-types.js";

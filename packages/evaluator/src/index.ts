@@ -1,5 +1,4 @@
 export * from "./metrics.js";
-export * from "./bootstrap.js";
 export * from "./held-out-set.js";
 export * from "./systems.js";
 export * from "./score.js";

@@ -303,6 +303,25 @@ export class FeedbackStore {
       .get({ task: filter.task ?? null })!;
   }
 
+  /**
+   * Per model that answered (origin "model"): how many interactions it has, and each reviewed one's rating (the
+   * mean of its reviewers' ratings).
+   */
+  ratingsByModel(filter: { task?: string } = {}): Array<{ model: string; interactions: number; ratings: number[] }> {
+    const counts = this.db
+      .prepare<{ task: string | null }, { model: string; interactions: number }>(
+        `SELECT model, COUNT(*) AS interactions FROM interactions WHERE origin = 'model' AND (@task IS NULL OR task = @task) GROUP BY model ORDER BY model`,
+      )
+      .all({ task: filter.task ?? null });
+    const rated = this.db
+      .prepare<{ task: string | null }, { model: string; rating: number }>(
+        `SELECT i.model AS model, AVG(f.rating) AS rating FROM interactions i JOIN feedback f ON f.interaction_id = i.id
+         WHERE i.origin = 'model' AND (@task IS NULL OR i.task = @task) GROUP BY i.id ORDER BY i.created_at, i.id`,
+      )
+      .all({ task: filter.task ?? null });
+    return counts.map(({ model, interactions }) => ({ model, interactions, ratings: rated.filter((row) => row.model === model).map((row) => row.rating) }));
+  }
+
   counts(): { interactions: number; feedback: number } {
     const row = this.db
       .prepare<[], { interactions: number; feedback: number }>(

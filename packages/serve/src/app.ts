@@ -26,10 +26,12 @@ import {
   type ErrorBody,
 } from "./schemas.js";
 import { FineTuningJobs, JobRequestSchema, JobSchema } from "./jobs.js";
+import { route, type RouteChoice, type Routing } from "./router.js";
 import type { ServedModel, ServedModels } from "./served-models.js";
 
 export interface ServeAppOptions {
   models: ServedModels;
+  routing: Routing;
   /** The fine-tuning jobs the server runs (on the served base). */
   jobs: FineTuningJobs;
   context: OperationContext;
@@ -48,6 +50,10 @@ export interface ServeAppOptions {
 
 /** The response header that carries the stored interaction's id. */
 export const INTERACTION_ID_HEADER = "x-ats-interaction-id";
+/** The response header that names the model that answered (the router's pick for its id). */
+export const MODEL_HEADER = "x-ats-model";
+/** The request header that identifies the caller an A/B split keeps on one arm (the body's `user` wins; else the client's address). */
+export const CALLER_HEADER = "x-ats-caller";
 /** The request header that names the ATS task of a completion (the body's `task` wins). */
 export const TASK_HEADER = "x-ats-task";
 
@@ -81,24 +87,38 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
 
   const server = app.withTypeProvider<ZodTypeProvider>();
   const started = Math.floor(Date.now() / 1000);
-  const { context, models } = options;
+  const { context, models, routing } = options;
+  const baseId = models.list()[0]!.id;
+  /** The model a request names, or for the router's id the one its routing picks for this task and caller. */
+  const chooseModel = (id: string, task: string | undefined, request: FastifyRequest, user: string | undefined): { served: ServedModel; routedBy: RouteChoice["routedBy"] | null } => {
+    if (id !== routing.model) return { served: modelFor(models, id), routedBy: null };
+    const header = request.headers[CALLER_HEADER];
+    const caller = user ?? (typeof header === "string" && header.trim() !== "" ? header.trim() : request.ip);
+    const choice = route(routing, baseId, task, caller);
+    return { served: modelFor(models, choice.model), routedBy: choice.routedBy };
+  };
 
   server.get("/health", { schema: { hide: true } }, async () => ({ status: "ok" }));
   server.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   server.get("/v1/models", { schema: { response: { 200: ModelListSchema } } }, async () => ({
     object: "list" as const,
-    data: models.list().map((served) => ({ id: served.id, object: "model" as const, created: started, owned_by: "ats-lora", root: served.spec.base, parent: served.parent })),
+    data: [
+      ...models.list().map((served) => ({ id: served.id, object: "model" as const, created: started, owned_by: "ats-lora", root: served.spec.base, parent: served.parent })),
+      // The router: an A/B split, a model per task, else the base.
+      { id: routing.model, object: "model" as const, created: started, owned_by: "ats-lora", root: "router", parent: null },
+    ],
   }));
 
   server.post("/v1/chat/completions", { schema: { body: ChatCompletionRequestSchema, response: { 200: ChatCompletionSchema, "4xx": ErrorSchema } } }, async (request, reply) => {
     const body = request.body;
-    const served = modelFor(models, body.model);
     const messages = chatMessages(body.messages);
     const generation = generationOptions(body, body.max_completion_tokens ?? body.max_tokens ?? options.defaultMaxTokens);
     if (body.response_format?.type === "json_schema") generation.jsonSchema = body.response_format.json_schema.schema;
     const record = interactionFields(messages, context);
-    const answer = { context, served, prompt: messages, generation, record, task: taskOf(body.task, request, record.instruction, context), store: options.storeInteractions && body.store !== false };
+    const task = taskOf(body.task, request, record.instruction, context);
+    const { served, routedBy } = chooseModel(body.model, task, request, body.user);
+    const answer = { context, served, routedBy, prompt: messages, generation, record, task, store: options.storeInteractions && body.store !== false };
     if (body.stream === true) return streamAnswer(request, reply, answer, body.stream_options?.include_usage === true, "chat");
     const { result, interactionId } = await answerOnce(request, reply, answer, "/v1/chat/completions");
     return {
@@ -114,16 +134,18 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
 
   server.post("/v1/completions", { schema: { body: CompletionRequestSchema, response: { 200: CompletionSchema, "4xx": ErrorSchema } } }, async (request, reply) => {
     const body = request.body;
-    const served = modelFor(models, body.model);
     const text = Array.isArray(body.prompt) ? body.prompt[0]! : body.prompt;
     const record = interactionFields([{ role: "user", content: text }], context);
+    const task = taskOf(body.task, request, record.instruction, context);
+    const { served, routedBy } = chooseModel(body.model, task, request, body.user);
     const answer = {
       context,
       served,
+      routedBy,
       prompt: { raw: text },
       generation: generationOptions(body, body.max_tokens ?? options.defaultMaxTokens),
       record,
-      task: taskOf(body.task, request, record.instruction, context),
+      task,
       store: options.storeInteractions && body.store !== false,
     };
     if (body.stream === true) return streamAnswer(request, reply, answer, body.stream_options?.include_usage === true, "completion");
@@ -190,7 +212,7 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
     const served = modelFor(models, id);
     const messages: ChatMessage[] = [{ role: "user", content: request.body.query }];
     const record = interactionFields(messages, context);
-    const answer = { context, served, prompt: messages, generation: { maxTokens: request.body.max_tokens ?? options.defaultMaxTokens, temperature: 0 }, record, task: taskOf(request.body.task, request, record.instruction, context), store: options.storeInteractions };
+    const answer = { context, served, routedBy: null, prompt: messages, generation: { maxTokens: request.body.max_tokens ?? options.defaultMaxTokens, temperature: 0 }, record, task: taskOf(request.body.task, request, record.instruction, context), store: options.storeInteractions };
     const { result, interactionId } = await answerOnce(request, reply, answer, "/fine-tuning/query");
     return { status: "success" as const, model: id, response: result.text, interaction_id: interactionId };
   });
@@ -207,6 +229,8 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
 interface Answer {
   context: OperationContext;
   served: ServedModel;
+  /** How the router picked the model; null when the request named it. */
+  routedBy: RouteChoice["routedBy"] | null;
   prompt: PromptInput;
   generation: GenerateOptions;
   record: InteractionFields;
@@ -225,6 +249,7 @@ async function answerOnce(request: FastifyRequest, reply: FastifyReply, answer: 
     const [result] = await answer.served.model.generate([answer.prompt], { ...answer.generation, signal: stop.signal });
     const interactionId = answer.store ? await store(answer, result!, endpoint, request, undefined) : null;
     if (interactionId !== null) void reply.header(INTERACTION_ID_HEADER, interactionId);
+    void reply.header(MODEL_HEADER, answer.served.id);
     return { result: result!, interactionId };
   } finally {
     reply.raw.off("close", onClose);
@@ -253,6 +278,7 @@ async function streamAnswer(request: FastifyRequest, reply: FastifyReply, answer
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
     connection: "keep-alive",
+    [MODEL_HEADER]: answer.served.id,
     ...(interactionId === null ? {} : { [INTERACTION_ID_HEADER]: interactionId }),
   });
   const send = (data: unknown): void => {
@@ -297,6 +323,7 @@ async function store(answer: Answer, result: Generation, endpoint: string, reque
       metadata: {
         source: "serve",
         endpoint,
+        ...(answer.routedBy === null ? {} : { routed_by: answer.routedBy }),
         base: served.spec.base,
         adapters: served.spec.adapters.map((adapter) => adapter.path),
         prompt_tokens: result.promptTokens,

@@ -2,13 +2,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { buildPrompt, loadConfig, workdirPaths, type OperationContext } from "@ats-lora/core";
-import { feedbackStats, importFeedback, listInteractions } from "@ats-lora/feedback";
+import { feedbackStats, importFeedback, listInteractions, modelRatings } from "@ats-lora/feedback";
 import { LocalModel, type LocalModelSpec, type PromptInput } from "@ats-lora/inference";
 import { testModelFile, writeLoraAdapter } from "@ats-lora/inference/test-support";
 import OpenAI from "openai";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INTERACTION_ID_HEADER } from "./app.js";
+import { INTERACTION_ID_HEADER, MODEL_HEADER } from "./app.js";
 import { isLoopback, startServer, type RunningServer } from "./serve.js";
 
 // A real server on an ephemeral loopback port, SmolLM2-135M-Instruct (GGUF) as the base and a LoRA GGUF adapter
@@ -295,4 +295,60 @@ describe("serve: fine-tuning jobs", () => {
     expect((await getJson("/api/jobs/job_unknown")).status).toBe(404);
     expect((await post("/api/jobs", { epochs: -1 })).status).toBe(422);
   }, 400_000);
+});
+
+describe("serve: routing by task and A/B splits", () => {
+  const ask = async (url: string, body: Record<string, unknown>) => {
+    const response = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "ats", messages: QUESTION, max_tokens: 1, ...body }) });
+    const json = (await response.json()) as { model: string; interaction_id: string };
+    expect(response.status).toBe(200);
+    expect(response.headers.get(MODEL_HEADER)).toBe(json.model);
+    return json;
+  };
+
+  it("answers the router's id with the task's model, else the base", async () => {
+    const routed = await startServer({ host: "127.0.0.1", port: 0, base, adapters: [adapter], routing: { taskModels: { resume_parse: "noisy" } }, token: null, version: "test" }, context);
+    try {
+      expect((await ask(routed.url, { task: "resume_parse" })).model).toBe("noisy");
+      expect((await ask(routed.url, { task: "match_score" })).model).toBe("smollm2");
+      const listed = (await (await fetch(`${routed.url}/v1/models`)).json()) as { data: Array<{ id: string }> };
+      expect(listed.data.map((model) => model.id)).toEqual(["smollm2", "noisy", "ats"]);
+    } finally {
+      await routed.close();
+    }
+    await expect(startServer({ host: "127.0.0.1", port: 0, base, adapters: [], routing: { ab: [{ model: "smollm2", weight: 1 }, { model: "v9", weight: 1 }] }, token: null, version: "test" }, context)).rejects.toThrow(/does not serve: v9/);
+  });
+
+  it("keeps each caller on one version of the split, records which answered, and collect stats --by-model compares their ratings", async () => {
+    const split = await startServer({ host: "127.0.0.1", port: 0, base, adapters: [adapter], routing: { ab: [{ model: "smollm2", weight: 50 }, { model: "noisy", weight: 50 }] }, token: null, version: "test" }, context);
+    const byCaller = new Map<string, Set<string>>();
+    try {
+      for (let caller = 0; caller < 16; caller += 1) {
+        for (const how of ["user", "header"] as const) {
+          const answer = how === "user" ? await ask(split.url, { user: `caller-${caller}` }) : await postRouted(split.url, `caller-${caller}`);
+          byCaller.set(`caller-${caller}`, (byCaller.get(`caller-${caller}`) ?? new Set()).add(answer.model));
+          // Reviewers like the base's answers better than the noisy adapter's.
+          const review = await fetch(`${split.url}/api/feedback`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ interaction_id: answer.interaction_id, rating: answer.model === "smollm2" ? 4 : 2 }) });
+          expect(review.status).toBe(201);
+        }
+      }
+    } finally {
+      await split.close();
+    }
+    expect([...byCaller.values()].every((models) => models.size === 1)).toBe(true);
+    const arms = new Set([...byCaller.values()].flatMap((models) => [...models]));
+    expect(arms).toEqual(new Set(["smollm2", "noisy"]));
+    const stored = (await listInteractions({ status: "reviewed" }, context)).filter(({ interaction }) => interaction.metadata.routed_by === "ab");
+    expect(stored).toHaveLength(32);
+    const ratings = await modelRatings({}, context);
+    const pair = ratings.comparisons.find((candidate) => new Set([candidate.a, candidate.b]).size === 2 && [candidate.a, candidate.b].every((model) => model === "smollm2" || model === "noisy"))!;
+    expect(pair.verdict).toBe(pair.b === "smollm2" ? "better" : "worse");
+    expect(Math.abs(pair.delta)).toBeGreaterThan(1);
+  });
+
+  async function postRouted(url: string, caller: string) {
+    const response = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-ats-caller": caller }, body: JSON.stringify({ model: "ats", messages: QUESTION, max_tokens: 1 }) });
+    expect(response.status).toBe(200);
+    return (await response.json()) as { model: string; interaction_id: string };
+  }
 });

@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { buildServeApp } from "./app.js";
 import { FineTuningJobs } from "./jobs.js";
 import { resolveAdapter } from "./resolve.js";
+import { unservedModels, type Routing } from "./router.js";
 import { ServedModels } from "./served-models.js";
 
 export interface ServeInput {
@@ -14,6 +15,8 @@ export interface ServeInput {
   base: LocalModelSpec;
   /** Each served under its own name, on the base. */
   adapters: LocalModelSpec[];
+  /** Overrides of serve.task_models and serve.ab (the --route and --ab flags). */
+  routing?: { taskModels?: Record<string, string>; ab?: Array<{ model: string; weight: number }> };
   /** The bearer token every request needs; null: none, which only a loopback address allows. */
   token: string | null;
   version: string;
@@ -50,6 +53,19 @@ export async function startServer(input: ServeInput, context: OperationContext, 
     throw new InputError("the bearer token is shorter than 16 characters", { hint: "write a long random one: openssl rand -hex 32 > token.txt" });
   }
   const { serve } = context.config;
+  const routing: Routing = {
+    model: serve.router_model,
+    taskModels: input.routing?.taskModels ?? serve.task_models,
+    ab: input.routing?.ab ?? Object.entries(serve.ab).map(([model, weight]) => ({ model, weight })),
+  };
+  const names = new Set([input.base.name, ...input.adapters.map((adapter) => adapter.name)]);
+  if (names.has(routing.model)) throw new InputError(`a served model is called ${routing.model}, the router's id (serve.router_model)`, { hint: "rename the adapter, or set serve.router_model to another id" });
+  const unserved = unservedModels(routing, names);
+  if (unserved.length > 0) {
+    throw new InputError(`the routing names models this server does not serve: ${[...new Set(unserved)].join(", ")}`, {
+      hint: `serve them (--adapter NAME=PATH), or route to ${[...names].join(", ")}`,
+    });
+  }
   options.onEvent?.({ type: "stage", message: `loading ${[input.base.name, ...input.adapters.map((adapter) => adapter.name)].join(", ")}` });
   const models = await ServedModels.load(input.base, input.adapters, { sequences: serve.sequences, contextSize: serve.context_size, signal: options.signal });
   const jobs = new FineTuningJobs(context, models, input.base);
@@ -58,6 +74,7 @@ export async function startServer(input: ServeInput, context: OperationContext, 
     throwIfAborted(options.signal, "serve");
     app = await buildServeApp({
       models,
+      routing,
       jobs,
       context,
       resolveAdapter: (where) => resolveAdapter(where, input.base.base, context, "the adapter"),

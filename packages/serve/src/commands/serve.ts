@@ -9,6 +9,8 @@ interface ServeFlags {
   model?: string;
   adapter: string[];
   tokenFile?: string;
+  route: string[];
+  ab?: string;
 }
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -27,13 +29,20 @@ export function serveCommand(): Command {
     .option("--port <n>", "the port (default serve.port: 8080; 0 picks a free one)", port)
     .option("--model <model>", "the base: a name in models/, a folder or a .gguf (default serve.model, else the one pulled base)")
     .option("--adapter <name=path>", "a LoRA adapter served as model NAME (repeat for more): an adapter folder with a GGUF export, or the .gguf", (value: string, previous: string[]) => [...previous, value], [])
+    .option("--route <task=model>", "answer requests for the router's model id (serve.router_model: ats) of TASK with MODEL (repeat for more; serve.task_models)", (value: string, previous: string[]) => [...previous, value], [])
+    .option("--ab <model=weight,...>", "split the router's callers between versions by weight, each caller always on one (serve.ab), e.g. resume-v1=50,resume-v2=50")
     .option("--token-file <file>", "require Authorization: Bearer <the file's first line> on every request but /health")
     .addHelpText(
       "after",
       `
 Routes: GET /v1/models, POST /v1/chat/completions and /v1/completions (OpenAI's format, "stream": true for
 server-sent events, "model" picks the base or an adapter), POST /api/feedback, POST /api/interactions,
-GET /api/interactions?status=unreviewed&task=…, GET /api/stats, GET /health, GET /openapi.json.
+GET /api/interactions?status=unreviewed&task=…, GET /api/stats, GET /health, GET /openapi.json; fine-tuning
+jobs: POST /api/jobs (or /fine-tuning/setup), GET /api/jobs/ID (or /fine-tuning/status), DELETE /api/jobs/ID,
+POST /fine-tuning/query, and POST /api/adapters to serve a new adapter without a restart.
+The model id "ats" (serve.router_model) routes: --ab's split (sticky per caller: the body's "user", the
+X-ATS-Caller header, else the address), else --route's model for the task, else the base; X-ATS-Model names the
+model that answered, and the interaction records it (collect stats --by-model compares their ratings).
 Each answer is stored as an interaction (its id in the response's interaction_id and the X-ATS-Interaction-Id
 header) unless the request says "store": false; the task comes from the body's "task", the X-ATS-Task header,
 or the prompt's instruction. SIGTERM or Ctrl-C stops taking requests and lets those in flight finish.
@@ -41,17 +50,27 @@ or the prompt's instruction. SIGTERM or Ctrl-C stops taking requests and lets th
 Examples:
   $ ats-lora models pull smollm2-135m-instruct && ats-lora serve
   $ ats-lora serve --model smollm2-135m-instruct --adapter resume-v2=models/resume-v2 --port 8080
+  $ ats-lora serve --adapter v1=models/ats_lora_v1 --adapter v2=models/ats_lora_v2 --ab v1=50,v2=50
   $ curl -s localhost:8080/v1/chat/completions -H 'content-type: application/json' \\
       -d '{"model": "resume-v2", "messages": [{"role": "user", "content": "Parse this resume: …"}]}'`,
     )
     .action(async (flags: ServeFlags, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
       const token = flags.tokenFile === undefined ? null : readToken(flags.tokenFile);
-      const [{ resolveServedModels }, { startServer }, { disposeLlama }] = await Promise.all([import("../resolve.js"), import("../serve.js"), import("@ats-lora/inference")]);
+      const [{ resolveServedModels }, { startServer }, { parseAbSplit }, { disposeLlama }] = await Promise.all([
+        import("../resolve.js"),
+        import("../serve.js"),
+        import("../router.js"),
+        import("@ats-lora/inference"),
+      ]);
+      const routing = {
+        taskModels: flags.route.length === 0 ? undefined : { ...context.config.serve.task_models, ...Object.fromEntries(flags.route.map(taskRoute)) },
+        ab: flags.ab === undefined ? undefined : parseAbSplit(flags.ab),
+      };
       const { base, adapters } = await resolveServedModels({ model: flags.model, adapters: flags.adapter }, context);
       const events = renderEvents(context);
       const server = await startServer(
-        { host: flags.host ?? context.config.serve.host, port: flags.port ?? context.config.serve.port, base, adapters, token, version },
+        { host: flags.host ?? context.config.serve.host, port: flags.port ?? context.config.serve.port, base, adapters, routing, token, version },
         context,
         { onEvent: events.onEvent },
       ).finally(() => events.done());
@@ -67,6 +86,12 @@ Examples:
       await disposeLlama();
       process.exitCode = signal === "SIGINT" ? ExitCode.interrupted : ExitCode.ok;
     });
+}
+
+function taskRoute(argument: string): [string, string] {
+  const equals = argument.indexOf("=");
+  if (equals <= 0 || equals === argument.length - 1) throw new InputError(`--route ${argument}: give it as TASK=MODEL`, { hint: "--route resume_parse=resume-v2" });
+  return [argument.slice(0, equals).trim(), argument.slice(equals + 1).trim()];
 }
 
 function readToken(file: string): string {

@@ -64,3 +64,47 @@ export function pairedBootstrapMany(
   }
   return result;
 }
+
+/** The percentile interval of `statistic` over resamples of one group (e.g. a model's mean rating). */
+export function bootstrapInterval(
+  values: readonly number[],
+  statistic: (values: readonly number[]) => number,
+  options: { samples: number; seed: number; level?: number },
+): BootstrapInterval {
+  const resample = resampler(options.seed);
+  return percentileInterval(statistic(values), values.length === 0 ? undefined : () => statistic(resample(values)), options);
+}
+
+/**
+ * Bootstrap of a difference between two independent groups (different examples on each side, as when live
+ * traffic is split between two versions): each group is resampled on its own, `statistic(b) − statistic(a)`.
+ */
+export function independentBootstrap(
+  a: readonly number[],
+  b: readonly number[],
+  statistic: (values: readonly number[]) => number,
+  options: { samples: number; seed: number; level?: number },
+): BootstrapInterval {
+  const resample = resampler(options.seed);
+  const draw = a.length === 0 || b.length === 0 ? undefined : () => statistic(resample(b)) - statistic(resample(a));
+  return percentileInterval(statistic(b) - statistic(a), draw, options);
+}
+
+function resampler(seed: number): (values: readonly number[]) => number[] {
+  const random = seededRandom(seed);
+  return (values) => Array.from({ length: values.length }, () => values[Math.floor(random() * values.length)]!);
+}
+
+/** The observed statistic with the percentile interval of `draw`'s resampled values (none without a draw). */
+function percentileInterval(observed: number, draw: (() => number) | undefined, options: { samples: number; level?: number }): BootstrapInterval {
+  if (draw === undefined) return { delta: observed, low: Number.NaN, high: Number.NaN, samples: 0 };
+  const values: number[] = [];
+  for (let s = 0; s < options.samples; s += 1) {
+    const value = draw();
+    if (!Number.isNaN(value)) values.push(value);
+  }
+  values.sort((x, y) => x - y);
+  const alpha = (1 - (options.level ?? 0.95)) / 2;
+  const pickAt = (q: number) => (values.length === 0 ? Number.NaN : values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))]!);
+  return { delta: observed, low: pickAt(alpha), high: pickAt(1 - alpha), samples: values.length };
+}

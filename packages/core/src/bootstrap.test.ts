@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { pairedBootstrap, seededRandom } from "./bootstrap.js";
-import { mean } from "./metrics.js";
+import { independentBootstrap, pairedBootstrap, seededRandom } from "./bootstrap.js";
+
+const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
 
 function normal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -45,5 +46,25 @@ describe("paired bootstrap", () => {
     const nan = pairedBootstrap(4, (indices) => (new Set(Array.from(indices)).size === 1 ? Number.NaN : mean(Array.from(indices))), { samples: 300, seed: 5 });
     expect(nan.samples).toBeLessThanOrEqual(300);
     expect(nan.samples).toBeGreaterThan(280);
+  });
+});
+
+describe("independent bootstrap", () => {
+  it("covers the true difference of two independent groups about 95% of the time", () => {
+    const random = seededRandom(5);
+    let covered = 0;
+    const runs = 60;
+    for (let run = 0; run < runs; run += 1) {
+      const a = Array.from({ length: 80 }, () => 3 + normal(random));
+      const b = Array.from({ length: 60 }, () => 3.5 + normal(random));
+      const interval = independentBootstrap(a, b, mean, { samples: 1000, seed: run });
+      if (interval.low <= 0.5 && 0.5 <= interval.high) covered += 1;
+      expect(interval.delta).toBeCloseTo(mean(b) - mean(a), 12);
+    }
+    expect(covered / runs).toBeGreaterThanOrEqual(0.88);
+  });
+
+  it("has no interval when a group is empty", () => {
+    expect(independentBootstrap([], [1, 2], mean, { samples: 10, seed: 0 })).toMatchObject({ samples: 0, low: Number.NaN });
   });
 });
