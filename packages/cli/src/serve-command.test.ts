@@ -104,7 +104,7 @@ describe("ats-lora serve", () => {
     try {
       const models = await fetch(`${server.url}/v1/models`);
       expect(models.status).toBe(200);
-      expect(((await models.json()) as { data: Array<{ id: string }> }).data.map((model) => model.id)).toEqual(["smollm2-135m-instruct"]);
+      expect(((await models.json()) as { data: Array<{ id: string }> }).data.map((model) => model.id)).toEqual(["smollm2-135m-instruct", "ats"]);
       expect((await postJson(`${server.url}/api/feedback`, { interaction_id: "ix_unknown", rating: 4 })).status).toBe(404);
 
       const ids = await recordInteractions(server.url, "load", 200);

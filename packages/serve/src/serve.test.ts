@@ -62,7 +62,8 @@ const QUESTION = [{ role: "user" as const, content: QUESTION_TEXT }];
 describe("serve: OpenAI-compatible completions", () => {
   it("lists the base and each adapter", async () => {
     const models = await client.models.list();
-    expect(models.data.map((model) => model.id)).toEqual(["smollm2", "noisy"]);
+    // The router's id last: an A/B split, a model per task, else the base.
+    expect(models.data.map((model) => model.id)).toEqual(["smollm2", "noisy", "ats"]);
     expect(models.data[1]).toMatchObject({ object: "model", owned_by: "ats-lora", parent: "smollm2" });
   });
 
@@ -218,7 +219,7 @@ describe("serve: access", () => {
       expect(await models({ authorization: "Bearer a-long-enough-test-token" })).toBe(200);
       expect((await fetch(`${guarded.url}/health`)).status).toBe(200);
       const guardedClient = new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: "a-long-enough-test-token", maxRetries: 0 });
-      expect((await guardedClient.models.list()).data.map((model) => model.id)).toEqual(["smollm2"]);
+      expect((await guardedClient.models.list()).data.map((model) => model.id)).toEqual(["smollm2", "ats"]);
     } finally {
       await guarded.close();
     }
@@ -274,7 +275,7 @@ describe("serve: fine-tuning jobs", () => {
     expect(loaded.status).toBe(201);
     expect((await post("/api/adapters", { name: "tuned-1-again", path: job.adapter })).status).toBe(409);
     expect((await post("/api/adapters", { name: "not-an-adapter", path: base.base })).status).toBe(400);
-    expect((await client.models.list()).data.map((model) => model.id)).toEqual(["smollm2", "noisy", "tuned-1", "tuned-1-again"]);
+    expect((await client.models.list()).data.map((model) => model.id)).toEqual(["smollm2", "noisy", "tuned-1", "tuned-1-again", "ats"]);
   }, 400_000);
 
   it("runs one job at a time, and cancels a running one, leaving a checkpoint to resume from", async () => {
@@ -294,6 +295,17 @@ describe("serve: fine-tuning jobs", () => {
     expect((await client.models.list()).data.map((model) => model.id)).not.toContain("tuned-2");
     expect((await getJson("/api/jobs/job_unknown")).status).toBe(404);
     expect((await post("/api/jobs", { epochs: -1 })).status).toBe(422);
+  }, 400_000);
+
+  it("stops a running job with a checkpoint when the server closes (what SIGTERM does)", async () => {
+    const other = await startServer({ host: "127.0.0.1", port: 0, base, adapters: [], token: null, version: "test" }, context);
+    const started = other.jobs.start({ name: "tuned-3", ...SMALL_RUN, quantization: "none", max_steps: 400, save_steps: 1 });
+    while ((other.jobs.get(started.id)!.step < 2) && other.jobs.get(started.id)!.status === "running") await new Promise((resolve) => setTimeout(resolve, 250));
+    await other.close();
+    const job = other.jobs.get(started.id)!;
+    expect(job).toMatchObject({ status: "cancelled" });
+    expect(job.step).toBeGreaterThanOrEqual(2);
+    expect(fs.existsSync(job.checkpoint!)).toBe(true);
   }, 400_000);
 });
 
