@@ -59,8 +59,7 @@ export function pairedBootstrapMany(
   const result: Record<string, BootstrapInterval> = {};
   for (const [name, list] of values) {
     list.sort((a, b) => a - b);
-    const pickAt = (q: number) => (list.length === 0 ? Number.NaN : list[Math.min(list.length - 1, Math.max(0, Math.round(q * (list.length - 1))))]!);
-    result[name] = { delta: observed[name]!, low: pickAt(alpha), high: pickAt(1 - alpha), samples: list.length };
+    result[name] = { delta: observed[name]!, low: percentile(list, alpha), high: percentile(list, 1 - alpha), samples: list.length };
   }
   return result;
 }
@@ -105,6 +104,10 @@ function percentileInterval(observed: number, draw: (() => number) | undefined, 
   }
   values.sort((x, y) => x - y);
   const alpha = (1 - (options.level ?? 0.95)) / 2;
-  const pickAt = (q: number) => (values.length === 0 ? Number.NaN : values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))]!);
-  return { delta: observed, low: pickAt(alpha), high: pickAt(1 - alpha), samples: values.length };
+  return { delta: observed, low: percentile(values, alpha), high: percentile(values, 1 - alpha), samples: values.length };
+}
+
+/** The q-quantile of sorted values, to the nearest one (NaN for none). */
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))]!;
 }

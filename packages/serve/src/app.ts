@@ -118,7 +118,7 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
     const record = interactionFields(messages, context);
     const task = taskOf(body.task, request, record.instruction, context);
     const { served, routedBy } = chooseModel(body.model, task, request, body.user);
-    const answer = { context, served, routedBy, prompt: messages, generation, record, task, store: options.storeInteractions && body.store !== false };
+    const answer = { context, served, routedBy, user: body.user, prompt: messages, generation, record, task, store: options.storeInteractions && body.store !== false };
     if (body.stream === true) return streamAnswer(request, reply, answer, body.stream_options?.include_usage === true, "chat");
     const { result, interactionId } = await answerOnce(request, reply, answer, "/v1/chat/completions");
     return {
@@ -142,6 +142,7 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
       context,
       served,
       routedBy,
+      user: body.user,
       prompt: { raw: text },
       generation: generationOptions(body, body.max_tokens ?? options.defaultMaxTokens),
       record,
@@ -229,6 +230,8 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
 interface Answer {
   context: OperationContext;
   served: ServedModel;
+  /** The request's `user`, kept with the interaction. */
+  user?: string;
   /** How the router picked the model; null when the request named it. */
   routedBy: RouteChoice["routedBy"] | null;
   prompt: PromptInput;
@@ -247,7 +250,7 @@ async function answerOnce(request: FastifyRequest, reply: FastifyReply, answer: 
   reply.raw.on("close", onClose);
   try {
     const [result] = await answer.served.model.generate([answer.prompt], { ...answer.generation, signal: stop.signal });
-    const interactionId = answer.store ? await store(answer, result!, endpoint, request, undefined) : null;
+    const interactionId = answer.store ? await store(answer, result!, endpoint, undefined) : null;
     if (interactionId !== null) void reply.header(INTERACTION_ID_HEADER, interactionId);
     void reply.header(MODEL_HEADER, answer.served.id);
     return { result: result!, interactionId };
@@ -298,7 +301,7 @@ async function streamAnswer(request: FastifyRequest, reply: FastifyReply, answer
       step = await events.next();
     }
     if (result === undefined) throw new Error("the stream ended without its summary");
-    if (interactionId !== null) await store(answer, result, kind === "chat" ? "/v1/chat/completions" : "/v1/completions", request, interactionId);
+    if (interactionId !== null) await store(answer, result, kind === "chat" ? "/v1/chat/completions" : "/v1/completions", interactionId);
     send(kind === "chat" ? chunk({}, null, finishReason(result)) : chunk(null, "", finishReason(result)));
     if (includeUsage) send(chunk(null, null, null, { usage: usage(result) }));
     send("[DONE]");
@@ -310,7 +313,7 @@ async function streamAnswer(request: FastifyRequest, reply: FastifyReply, answer
   }
 }
 
-async function store(answer: Answer, result: Generation, endpoint: string, request: FastifyRequest, id: string | undefined): Promise<string> {
+async function store(answer: Answer, result: Generation, endpoint: string, id: string | undefined): Promise<string> {
   const { served, record, generation } = answer;
   const interaction = await recordInteraction(
     {
@@ -334,7 +337,7 @@ async function store(answer: Answer, result: Generation, endpoint: string, reque
         max_tokens: generation.maxTokens,
         json_schema: generation.jsonSchema !== undefined,
         seconds: Math.round(result.seconds * 1000) / 1000,
-        ...(typeof (request.body as { user?: unknown }).user === "string" ? { user: (request.body as { user: string }).user } : {}),
+        ...(answer.user === undefined ? {} : { user: answer.user }),
       },
     },
     answer.context,
