@@ -13,6 +13,8 @@ export default tseslint.config(
       "no-console": "error",
     },
   },
+  // The reviewer page runs in the browser.
+  { files: ["packages/serve/web/src/**/*.{ts,tsx}"], languageOptions: { globals: globals.browser } },
   // Benchmarks report on the console.
   { files: ["bench/**"], rules: { "no-console": "off" } },
 );

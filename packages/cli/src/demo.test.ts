@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "@ats-lora/core";
 import { cosine, Embedder } from "@ats-lora/embeddings";
 import puppeteer from "puppeteer-core";
+import { chromiumPath } from "@ats-lora/core/testing";
 import { beforeAll, describe, expect, it } from "vitest";
 
 // The whole loop as a user runs it: the real CLI, the real Python worker, node-llama-cpp, the real SmolLM2-135M-Instruct
@@ -22,14 +23,6 @@ const NO_REFERENCE_LOSS = { ATS_LORA_EVAL__REFERENCE_LOSS: "false" };
 function cli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
   const result = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", cwd: options.cwd, env: { ...process.env, ...options.env }, maxBuffer: 64 * 1024 * 1024 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** Chromium or Chrome on this machine ($CHROMIUM_PATH first), as the evaluator's report test finds it. */
-function chromium(): string {
-  const candidates = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
-  const found = candidates.find((candidate): candidate is string => !!candidate && fs.existsSync(candidate));
-  if (!found) throw new Error("no Chromium found: run scripts/setup.sh (it installs chromium) or set CHROMIUM_PATH");
-  return found;
 }
 
 interface Row {
@@ -124,7 +117,7 @@ describe("ats-lora demo, then eval from outside", () => {
   }, 120_000);
 
   it("renders the report in Chromium with the verdict first, and saves its screenshot to docs/", async () => {
-    const browser = await puppeteer.launch({ executablePath: chromium(), args: ["--no-sandbox", "--headless=new"] });
+    const browser = await puppeteer.launch({ executablePath: chromiumPath(), args: ["--no-sandbox", "--headless=new"] });
     try {
       const page = await browser.newPage();
       await page.setViewport({ width: 1280, height: 900 });

@@ -107,6 +107,17 @@ describe("ats-lora serve", () => {
       expect(models.status).toBe(200);
       expect(((await models.json()) as { data: Array<{ id: string }> }).data.map((model) => model.id)).toEqual(["smollm2-135m-instruct", "ats"]);
       expect((await postJson(`${server.url}/api/feedback`, { interaction_id: "ix_unknown", rating: 4 })).status).toBe(404);
+      // The reviewer page: HTML whose scripts and styles are the server's own files.
+      const page = await fetch(`${server.url}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      const html = await page.text();
+      const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!).filter((url) => !url.startsWith("data:"));
+      expect(assets.length).toBeGreaterThanOrEqual(2);
+      for (const asset of assets) {
+        expect(asset).toMatch(/^\/assets\//);
+        expect((await fetch(`${server.url}${asset}`)).status).toBe(200);
+      }
 
       const ids = await recordInteractions(server.url, "load", 200);
       const wal = path.join(workdir, "feedback_db", "feedback.sqlite-wal");

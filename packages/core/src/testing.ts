@@ -1,6 +1,9 @@
 /* eslint-disable no-console -- it swaps console's methods to watch them */
+import fs from "node:fs";
+
 /**
- * Test support (the `@ats-lora/core/testing` entry): what an operation writes to the terminal. Operations never
+ * Test support (the `@ats-lora/core/testing` entry): what an operation writes to the terminal, and the browser
+ * the page and report tests drive. Operations never
  * print; their tests watch process.stdout, process.stderr and console (which test runners do not route through
  * process.stdout) and expect nothing.
  */
@@ -33,4 +36,12 @@ export function watchTerminal(): TerminalWatch {
       return written;
     },
   };
+}
+
+/** Chromium or Chrome on this machine ($CHROMIUM_PATH first): the report and reviewer-page tests drive a real browser. */
+export function chromiumPath(): string {
+  const candidates = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"];
+  const found = candidates.find((candidate): candidate is string => !!candidate && fs.existsSync(candidate));
+  if (!found) throw new Error("no Chromium or Chrome found: run scripts/setup.sh (it installs chromium), or set CHROMIUM_PATH");
+  return found;
 }

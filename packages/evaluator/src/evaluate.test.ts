@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
+import { chromiumPath } from "@ats-lora/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, taskAnswerJsonSchema, type ProgressSink } from "@ats-lora/core";
 import { Embedder } from "@ats-lora/embeddings";
@@ -17,14 +18,6 @@ const config = loadConfig({ env: {} });
 const examples = sampleExamples(config);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ats-eval-"));
 let embedder: Embedder;
-
-/** Chromium or Chrome on this machine ($CHROMIUM_PATH first); the report test needs a real browser. */
-function chromium(): string {
-  const candidates = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"];
-  const found = candidates.find((candidate): candidate is string => !!candidate && fs.existsSync(candidate));
-  if (!found) throw new Error("no Chromium or Chrome found to render report.html: apt-get install chromium, or set CHROMIUM_PATH");
-  return found;
-}
 
 function predictionsFile(name: string, predict: (completion: string, index: number) => string): string {
   const file = path.join(dir, `${name}.jsonl`);
@@ -137,7 +130,7 @@ describe("evaluate (real embedder)", () => {
     expect(fs.readFileSync(files.predictions, "utf8").trim().split("\n")).toHaveLength(8);
 
     const browser = await puppeteer.launch({
-      executablePath: chromium(),
+      executablePath: chromiumPath(),
       args: ["--no-sandbox", "--headless=new"],
     });
     try {

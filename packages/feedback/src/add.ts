@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import { InputError, NotFoundError } from "@ats-lora/core";
+import { InputError, NotFoundError, taskAnswerSchema } from "@ats-lora/core";
 import type { z } from "zod";
 import { DEFAULT_MODEL, DEFAULT_REVIEWER, DEFAULT_TASK, FeedbackSchema, InteractionSchema, type Feedback, type Interaction } from "./schema.js";
 import type { FeedbackStore } from "./store.js";
@@ -67,10 +67,25 @@ function newInteractionRecord(input: NewInteraction, now: Date): Interaction {
 
 /** Records one review of a stored interaction (collect review). */
 export function addReview(store: FeedbackStore, interactionId: string, review: NewFeedback, now: Date = new Date()): Feedback {
-  if (!store.getInteraction(interactionId)) throw new NotFoundError(`no interaction with id ${JSON.stringify(interactionId)}`);
+  const interaction = store.getInteraction(interactionId);
+  if (!interaction) throw new NotFoundError(`no interaction with id ${JSON.stringify(interactionId)}`);
+  checkIdealResponse(interaction.task, review.ideal_response);
   const feedback = validate(FeedbackSchema, "feedback", newFeedbackRecord(interactionId, review, now));
   store.transaction(() => store.insertFeedback(feedback));
   return feedback;
+}
+
+/** A task that answers in JSON takes an ideal response in JSON: build-db trains on it as the answer. */
+function checkIdealResponse(task: string, ideal: string | null | undefined): void {
+  if (ideal === null || ideal === undefined || taskAnswerSchema(task) === undefined) return;
+  try {
+    JSON.parse(ideal);
+  } catch (error) {
+    throw new InputError(`the ideal response of a ${task} answer must be JSON, as the task answers`, {
+      details: [`ideal_response: ${(error as Error).message}`],
+      hint: "correct the JSON, or leave the ideal response out",
+    });
+  }
 }
 
 function newFeedbackRecord(interactionId: string, review: NewFeedback, now: Date): unknown {

@@ -1,4 +1,4 @@
-import { throwIfAborted, type OperationContext, type OperationOptions } from "@ats-lora/core";
+import { NotFoundError, throwIfAborted, type OperationContext, type OperationOptions } from "@ats-lora/core";
 import { addInteraction, type NewInteraction } from "./add.js";
 import type { Interaction } from "./schema.js";
 import { withFeedbackStore, type InteractionStatus, type InteractionWithFeedback } from "./store.js";
@@ -19,4 +19,14 @@ export interface ListInteractionsInput {
 export async function listInteractions(input: ListInteractionsInput, context: OperationContext, options: OperationOptions = {}): Promise<InteractionWithFeedback[]> {
   throwIfAborted(options.signal, "listing interactions");
   return withFeedbackStore(context.paths.feedbackSqlite, {}, (store) => store.listInteractions(input));
+}
+
+/** One stored interaction with its reviews; an unknown id is a NotFoundError. */
+export async function getInteraction(id: string, context: OperationContext, options: OperationOptions = {}): Promise<InteractionWithFeedback> {
+  throwIfAborted(options.signal, "reading the interaction");
+  return withFeedbackStore(context.paths.feedbackSqlite, {}, (store) => {
+    const interaction = store.getInteraction(id);
+    if (interaction === undefined) throw new NotFoundError(`no interaction with id ${JSON.stringify(id)}`);
+    return { interaction, feedback: store.feedbackFor(id) };
+  });
 }

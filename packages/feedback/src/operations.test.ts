@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
-import { InputError, loadConfig, workdirPaths, type OperationContext, type OperationEvent } from "@ats-lora/core";
+import { ConflictError, InputError, loadConfig, NotFoundError, workdirPaths, type OperationContext, type OperationEvent } from "@ats-lora/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { watchTerminal, type TerminalWatch } from "@ats-lora/core/testing";
-import { addFeedback, exportFeedback, feedbackStats, importFeedback, reviewQueue, saveReview } from "./index.js";
+import { addFeedback, exportFeedback, feedbackStats, getInteraction, importFeedback, reviewerQueue, reviewQueue, saveReview, withdrawReview } from "./index.js";
 import { interactionLine, tempDir, writeJsonl } from "./test-support.js";
 
 /** The feedback operations on small real input (a temp workdir, real SQLite): typed results, and not a byte printed. */
@@ -67,6 +67,30 @@ describe("the feedback operations", () => {
     expect(saved).toMatchObject({ interaction_id: "p1", rating: 4, correct_points: ["right"], incorrect_points: [], ideal_response: null, reviewer: "r" });
     expect(await reviewQueue({ task: "match_score", limit: 0 }, context)).toEqual({ interactions: [], pending: 2 });
     await expect(saveReview({ interaction_id: "nope", review: { rating: 3 } }, context)).rejects.toThrow(/no interaction with id "nope"/);
+  });
+
+  it("reviewerQueue puts what nobody reviewed before what others did; withdrawReview takes back only its reviewer's review", async () => {
+    const { context, dir } = workdir();
+    const lines = ["p1", "p2", "p3"].map((id, n) => ({ id, created_at: `2026-10-0${n + 1}T08:00:00Z`, task: "match_score", query: "q", response: '{"match_score": 0.5, "reasoning": "r"}' }));
+    await importFeedback({ files: [writeJsonl(dir, "pending.jsonl", lines)] }, context);
+    const byAnn = await saveReview({ interaction_id: "p1", review: { rating: 2, reviewer: "ann" } }, context);
+    const queue = await reviewerQueue({ reviewer: "bob" }, context);
+    expect(queue.items.map(({ interaction, feedback }) => [interaction.id, feedback.map((review) => review.reviewer)])).toEqual([["p2", []], ["p3", []], ["p1", ["ann"]]]);
+    expect(queue.pending).toBe(3);
+    expect((await reviewerQueue({ reviewer: "ann", limit: 1 }, context)).items.map(({ interaction }) => interaction.id)).toEqual(["p2"]);
+
+    await expect(withdrawReview({ feedback_id: byAnn.id, reviewer: "bob" }, context)).rejects.toThrow(ConflictError);
+    expect((await getInteraction("p1", context)).feedback).toHaveLength(1);
+    expect(await withdrawReview({ feedback_id: byAnn.id, reviewer: "ann" }, context)).toEqual(byAnn);
+    expect((await getInteraction("p1", context)).feedback).toEqual([]);
+    await expect(withdrawReview({ feedback_id: byAnn.id }, context)).rejects.toThrow(NotFoundError);
+    await expect(getInteraction("nope", context)).rejects.toThrow(NotFoundError);
+
+    // A JSON task's ideal response must be JSON; nothing is saved otherwise.
+    await expect(saveReview({ interaction_id: "p2", review: { rating: 1, ideal_response: '{"match_score": 0.2,' } }, context)).rejects.toThrow(/must be JSON/);
+    expect((await getInteraction("p2", context)).feedback).toEqual([]);
+    await saveReview({ interaction_id: "p2", review: { rating: 1, ideal_response: '{"match_score": 0.2, "reasoning": "no"}' } }, context);
+    expect((await getInteraction("p2", context)).feedback).toHaveLength(1);
   });
 
   it("exportFeedback writes the JSONL export, reports it, and sends its notes as events", async () => {

@@ -291,6 +291,30 @@ export class FeedbackStore {
     return rows.map((row) => ({ interaction: interactionFromRow(row, this.file), feedback: this.feedbackFor(row.id) }));
   }
 
+  /**
+   * What `reviewer` has left to review: the model's interactions without a review of theirs, those nobody has
+   * reviewed first, then those others reviewed (a second opinion); oldest first within each. `pending` counts
+   * all of them, the limit aside.
+   */
+  reviewerQueue(filter: { reviewer: string; task?: string; limit?: number }): { items: InteractionWithFeedback[]; pending: number } {
+    const where = `i.origin = 'model' AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = i.id AND f.reviewer = @reviewer)
+      AND (@task IS NULL OR i.task = @task)`;
+    const parameters = { reviewer: filter.reviewer, task: filter.task ?? null };
+    const rows = this.db
+      .prepare<typeof parameters & { limit: number }, InteractionRow>(
+        `SELECT i.* FROM interactions i WHERE ${where}
+         ORDER BY EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = i.id), i.created_at, i.id LIMIT @limit`,
+      )
+      .all({ ...parameters, limit: filter.limit ?? -1 });
+    const pending = this.db.prepare<typeof parameters, number>(`SELECT COUNT(*) FROM interactions i WHERE ${where}`).pluck().get(parameters)!;
+    return { items: rows.map((row) => ({ interaction: interactionFromRow(row, this.file), feedback: this.feedbackFor(row.id) })), pending };
+  }
+
+  /** Deletes one review (a reviewer's undo); false when there is none with this id. */
+  deleteFeedback(id: string): boolean {
+    return this.db.prepare("DELETE FROM feedback WHERE id = ?").run(id).changes === 1;
+  }
+
   /** How many of the model's interactions no reviewer has rated yet. */
   pendingReviewCount(filter: { task?: string } = {}): number {
     return this.db

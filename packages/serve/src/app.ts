@@ -26,8 +26,10 @@ import {
   type ErrorBody,
 } from "./schemas.js";
 import { FineTuningJobs, JobRequestSchema, JobSchema } from "./jobs.js";
+import { registerReviewRoutes } from "./review-routes.js";
 import { route, type RouteChoice, type Routing } from "./router.js";
 import type { ServedModel, ServedModels } from "./served-models.js";
+import { authGuard, registerWebPage } from "./web.js";
 
 export interface ServeAppOptions {
   models: ServedModels;
@@ -83,7 +85,18 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
     },
     transform: jsonSchemaTransform,
   });
-  if (options.token !== null) app.addHook("onRequest", bearerCheck(options.token));
+  await registerWebPage(app, options.token);
+  if (options.token !== null) {
+    app.addHook(
+      "onRequest",
+      authGuard(options.token, async (reply, hadCredentials) => {
+        await reply
+          .code(401)
+          .header("www-authenticate", "Bearer")
+          .send(errorBody("authentication_error", hadCredentials ? "the bearer token is not this server's" : "this server needs a bearer token: Authorization: Bearer TOKEN"));
+      }),
+    );
+  }
 
   const server = app.withTypeProvider<ZodTypeProvider>();
   const started = Math.floor(Date.now() / 1000);
@@ -179,6 +192,7 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
   });
 
   server.get("/api/stats", async () => feedbackStats({}, context));
+  registerReviewRoutes(app, context, options.jobs);
 
   const { jobs } = options;
   const JobIdSchema = z.object({ id: z.string().min(1) });
@@ -408,19 +422,6 @@ function finishReason(result: Generation): "stop" | "length" {
 
 function usage(result: Generation) {
   return { prompt_tokens: result.promptTokens, completion_tokens: result.tokens, total_tokens: result.promptTokens + result.tokens };
-}
-
-function bearerCheck(token: string) {
-  const expected = crypto.createHash("sha256").update(token).digest();
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (request.url === "/health") return;
-    const header = request.headers.authorization ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    const given = crypto.createHash("sha256").update(match?.[1]?.trim() ?? "").digest();
-    if (match === null || !crypto.timingSafeEqual(given, expected)) {
-      await reply.code(401).header("www-authenticate", "Bearer").send(errorBody("authentication_error", match === null ? "this server needs a bearer token: Authorization: Bearer TOKEN" : "the bearer token is not this server's"));
-    }
-  };
 }
 
 function errorBody(type: string, message: string, param: string | null = null, details?: string[]): ErrorBody {

@@ -155,3 +155,40 @@ export const AdapterRequestSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: "must be letters, digits, '.', '_' and '-'" }).max(100),
   path: z.string().min(1),
 });
+
+/** GET /api/review-queue: what one reviewer has left to review. */
+export const ReviewQueueQuerySchema = z.object({
+  reviewer: FeedbackSchema.shape.reviewer,
+  task: z.string().min(1).optional(),
+  limit: z.coerce.number().int().positive().max(500).default(50),
+});
+
+/** DELETE /api/feedback/:id: the reviewer whose review is taken back (the page's undo); any review without it. */
+export const WithdrawQuerySchema = z.object({ reviewer: FeedbackSchema.shape.reviewer.optional() });
+
+/** An interaction with every review of it: what the review routes answer. */
+export const InteractionWithFeedbackSchema = InteractionSchema.extend({ feedback: z.array(FeedbackSchema) });
+
+export const ReviewQueueSchema = z.object({
+  object: z.literal("list"),
+  reviewer: z.string(),
+  task: z.string().nullable(),
+  /** All the reviewer has left, the limit aside. */
+  pending: z.number().int(),
+  data: z.array(InteractionWithFeedbackSchema),
+});
+
+/** GET /api/tasks: each task the page knows, and whether its answer is JSON (with the answer's JSON Schema). */
+export const TaskListSchema = z.object({
+  object: z.literal("list"),
+  data: z.array(
+    z.object({
+      task: z.string(),
+      answer: z.enum(["json", "text"]),
+      /** The configured instruction of the task's prompts. */
+      instruction: z.string().nullable(),
+      schema: z.record(z.string(), z.unknown()).nullable(),
+    }),
+  ),
+});
+export type TaskList = z.output<typeof TaskListSchema>;
