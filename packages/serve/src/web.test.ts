@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { bundledDataDir, loadConfig, workdirPaths, type OperationContext } from "@ats-lora/core";
 import { chromiumPath } from "@ats-lora/core/testing";
@@ -42,6 +43,17 @@ afterAll(async () => {
   await browser?.close();
   await server?.close();
 });
+
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** axe-core's WCAG 2 A/AA audit of the page as it is: each violation's rule and how many elements break it. */
+async function accessibilityViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  const result = (await page.evaluate(`axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })`)) as {
+    violations: Array<{ id: string; nodes: Array<{ target: string[] }> }>;
+  };
+  return result.violations.map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(" ")).join(", ")}`);
+}
 
 /** A new browser profile (its own cookies and storage), signed in with the token, reviewing as `name`. */
 async function signedInPage(name: string): Promise<Page> {
@@ -171,6 +183,7 @@ describe("the reviewer page", () => {
     await page.keyboard.type(JSON.stringify(ideal, null, 2));
     await press(page, "Escape");
     await page.waitForFunction(`document.querySelector("#ideal-state")?.textContent.includes("Edited, valid JSON")`);
+    expect(await accessibilityViolations(page)).toEqual([]);
     fs.mkdirSync(DOCS, { recursive: true });
     await page.screenshot({ path: path.join(DOCS, "review-queue.png"), fullPage: true });
     await press(page, "s");
@@ -195,13 +208,29 @@ describe("the reviewer page", () => {
     await page.browserContext().close();
   }, 120_000);
 
-  it("shows another reviewer's review on an item, through a link to it", async () => {
+  it("shows another reviewer's review on an item, through a link to it; on a tablet too, with a focus order that follows the form", async () => {
     const page = await signedInPage("Lee");
     await page.goto(`${server.url}/#/review/ra-019`, { waitUntil: "networkidle0" });
     await waitForItem(page, "ra-019");
     const others = await page.$eval(".others", (element) => element.textContent);
     expect(others).toContain(`${DANA} rated it 4/5`);
     expect(others).toContain("Names the NMC registration");
+
+    // On a tablet held upright, the input and the answer stack in one column, and the page stays accessible.
+    await page.setViewport({ width: 820, height: 1180, isMobile: true, hasTouch: true });
+    const [input, answer] = await page.$$eval(".columns > section", (sections) => sections.map((section) => section.getBoundingClientRect().toJSON() as { top: number; bottom: number; width: number }));
+    expect(answer!.top).toBeGreaterThanOrEqual(input!.bottom);
+    expect(answer!.width).toBeGreaterThan(700);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    // Tab follows the form from the points to the ideal answer and the actions.
+    await press(page, "c");
+    const focused = `document.activeElement?.id || document.activeElement?.textContent`;
+    const order: unknown[] = [await page.evaluate(focused)];
+    for (let i = 0; i < 4; i += 1) {
+      await press(page, "Tab");
+      order.push(await page.evaluate(focused));
+    }
+    expect(order).toEqual(["new-correct", "new-incorrect", "ideal-answer", "Save review S", "Skip N"]);
     await page.browserContext().close();
   }, 60_000);
 
@@ -248,6 +277,7 @@ describe("the reviewer page", () => {
     const report = await fetch(new URL(reportLink, server.url), { headers: { authorization: `Bearer ${token}` } });
     expect(report.status).toBe(200);
     expect(report.headers.get("content-type")).toContain("text/html");
+    expect(await accessibilityViolations(page)).toEqual([]);
     await page.screenshot({ path: path.join(DOCS, "review-overview.png"), fullPage: true });
     await profile.close();
 
