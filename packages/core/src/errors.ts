@@ -3,6 +3,8 @@ export const ExitCode = {
   ok: 0,
   failed: 1,
   badInput: 2,
+  /** `eval --gate`: the candidate is clearly worse than what it was compared with, or missed a --require. */
+  gateFailed: 3,
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

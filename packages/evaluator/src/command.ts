@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { createRunContext, EVAL_ENGINES, nonNegativeInt, positiveInt, renderEvents, withCtrlC, type EvalEngine, type GlobalOptions } from "@ats-lora/core";
+import { createRunContext, EVAL_ENGINES, ExitCode, nonNegativeInt, positiveInt, renderEvents, withCtrlC, type EvalEngine, type GlobalOptions } from "@ats-lora/core";
 import { BASELINES } from "./baseline.js";
+import { parseRequirement, type Requirement } from "./gate.js";
 import type { EvalWiring } from "./evaluate-models.js";
 import type { SystemFlags } from "./systems.js";
 
@@ -15,6 +16,8 @@ interface EvalOptions extends SystemFlags {
   limit?: number;
   seed?: number;
   engine?: EvalEngine;
+  gate?: boolean;
+  require?: Requirement[];
 }
 
 /** `ats-lora eval`: task metrics of a model, adapter or predictions file, compared with a base, another version or a baseline. */
@@ -33,6 +36,8 @@ export function evalCommand(wiring: EvalWiring = {}): Command {
     .addOption(new Option("--baseline <method>", "add a match-score baseline: tfidf (section-weighted TF-IDF cosine) or embedding (repeatable)").argParser(baselineMethods))
     .option("--limit <n>", "only the first n test examples (a quick look; intervals get wide)", positiveInt)
     .option("--seed <n>", "generation and bootstrap seed (training.seed)", nonNegativeInt)
+    .option("--gate", "fail (exit 3) when the model is clearly worse than what it is compared with on any counted metric, or misses a --require")
+    .option("--require <metric_op_value>", "with --gate (implied): a threshold the model must meet, e.g. 'resume_parse.json_validity>=0.95' (repeatable)", requirements)
     .addOption(new Option("--engine <engine>", "what generates: auto (node-llama-cpp when the base is a GGUF, else the Python worker), llama or worker (eval.engine)").choices(EVAL_ENGINES))
     .addHelpText(
       "after",
@@ -50,7 +55,12 @@ Examples:
   $ ats-lora eval --model models/v2 --base models/tiny --json
   $ ats-lora eval --model models/v2 --compare models/v1 --baseline tfidf
   $ ats-lora eval --model models/v2 --base models/smollm2-135m-instruct --json-schema
-  $ ats-lora --workdir W eval --predictions api-outputs.jsonl --test_data W/feedback_db/training_pairs/sft/test.jsonl --json`,
+  $ ats-lora --workdir W eval --predictions api-outputs.jsonl --test_data W/feedback_db/training_pairs/sft/test.jsonl --json
+  $ ats-lora eval --model models/v3 --compare models/v2 --gate --require 'resume_parse.json_validity>=0.95'
+
+With --gate the exit code is 3 when the model is clearly worse (a 95% interval below zero) on any counted
+metric, or misses a --require; 0 when it is better or not clearly different. The result's "gate" names each
+failed metric.`,
     )
     .action(async (options: EvalOptions, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
@@ -60,13 +70,24 @@ Examples:
         import("./systems.js"),
       ]);
       const systems = systemsFrom(options);
-      const input = { ...wiring, systems, testData: options.testData, limit: options.limit, rag: options.rag, outDir: options.out, maxNewTokens: options.maxNewTokens, jsonSchema: options.jsonSchema, seed: options.seed, engine: options.engine };
+      const gate = options.gate === true || options.require !== undefined ? { requirements: options.require ?? [] } : undefined;
+      const input = { ...wiring, systems, testData: options.testData, limit: options.limit, rag: options.rag, outDir: options.out, maxNewTokens: options.maxNewTokens, jsonSchema: options.jsonSchema, seed: options.seed, engine: options.engine, gate };
       const events = renderEvents(context);
       const stopping = systems.some(needsModel) ? "stopping: asking the worker to stop (Ctrl-C again to force)" : "stopping (Ctrl-C again to force)";
       const result = await withCtrlC((signal) => evaluateModels(input, context, { signal, onEvent: events.onEvent }), () => context.reporter.info(stopping)).finally(events.done);
       const files = result.report_files;
-      context.reporter.result(result, () => `${renderSummary(result)}\n\nreport: ${files.html}\n        ${files.markdown}, ${files.json}, ${files.predictions}`);
+      const gateLines = result.gate === undefined ? "" : result.gate.passed ? `\n\ngate: passed (${result.gate.system} against ${result.gate.against.join(", ") || "its thresholds"})` : `\n\ngate: FAILED\n${result.gate.summary.map((line) => `  - ${line}`).join("\n")}`;
+      context.reporter.result(result, () => `${renderSummary(result)}${gateLines}\n\nreport: ${files.html}\n        ${files.markdown}, ${files.json}, ${files.predictions}`);
+      if (result.gate !== undefined && !result.gate.passed) process.exitCode = ExitCode.gateFailed;
     });
+}
+
+function requirements(value: string, previous: Requirement[] = []): Requirement[] {
+  try {
+    return [...previous, parseRequirement(value)];
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message.replace(/^--require /, "") + `; ${(error as { hint?: string }).hint ?? ""}`);
+  }
 }
 
 function baselineMethods(value: string, previous: string[] = []): string[] {

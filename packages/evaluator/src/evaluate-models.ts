@@ -11,6 +11,7 @@ import {
 } from "@ats-lora/core";
 import { Embedder } from "@ats-lora/embeddings";
 import { evaluate, type ModelRunner, type PassageRetriever } from "./evaluate.js";
+import { applyGate, type GateResult, type Requirement } from "./gate.js";
 import { attachMetadata, readTestData, resolveTestFile, type EvalExample, type MetadataLookup } from "./held-out-set.js";
 import { writeReport, type ReportFiles } from "./report.js";
 import type { EvalReport } from "./report-types.js";
@@ -53,10 +54,12 @@ export interface EvaluateModelsInput extends EvalWiring {
   /** Interaction metadata by id; without it, openMetadata opens the workdir's feedback store. */
   metadata?: MetadataLookup;
   now?: Date;
+  /** `--gate`: judge the first system against the others and these thresholds (see gate.ts). */
+  gate?: { requirements: Requirement[] };
 }
 
-/** What `eval --json` prints: the report and where its files are. */
-export type EvaluateModelsResult = EvalReport & { report_files: ReportFiles };
+/** What `eval --json` prints: the report and where its files are, and with --gate the gate's outcome. */
+export type EvaluateModelsResult = EvalReport & { report_files: ReportFiles; gate?: GateResult };
 
 /**
  * Runs and scores each system on the held-out set and writes the report (report.json, .md, .html and
@@ -69,6 +72,9 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
   const systems = (input.jsonSchema ?? config.eval.json_schema) ? withSchemaSystems(input.systems) : input.systems;
   if (systems.length === 0) {
     throw new InputError("nothing to evaluate", { hint: "pass --model DIR_OR_ID, --predictions FILE or --baseline tfidf|embedding" });
+  }
+  if (input.gate !== undefined && input.systems.length < 2 && input.gate.requirements.length === 0) {
+    throw new InputError("--gate has nothing to judge the model against", { hint: "add --compare DIR, --base DIR or --baseline tfidf, or a threshold with --require 'task.metric>=value'" });
   }
   const testFile = resolveTestFile(input.testData ?? paths.trainingPairs);
   const examples = await heldOutExamples(testFile, input, paths.feedbackSqlite);
@@ -110,7 +116,8 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
       signal,
       now: input.now,
     });
-    return { ...report, report_files: writeReport(report, records, outDir, { prompts: config.prompts }) };
+    const reportFiles = writeReport(report, records, outDir, { prompts: config.prompts });
+    return input.gate === undefined ? { ...report, report_files: reportFiles } : { ...report, report_files: reportFiles, gate: applyGate(report, input.gate.requirements) };
   } finally {
     signal?.removeEventListener("abort", cancel);
     await embedder?.close();

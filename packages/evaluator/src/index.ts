@@ -7,3 +7,4 @@ export * from "./evaluate.js";
 export * from "./report-types.js";
 export * from "./report.js";
 export * from "./evaluate-models.js";
+export * from "./gate.js";
