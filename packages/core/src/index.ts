@@ -16,3 +16,4 @@ export * from "./training-pairs.js";
 export * from "./model-card.js";
 export * from "./task-answers.js";
 export * from "./bootstrap.js";
+export * from "./registry.js";

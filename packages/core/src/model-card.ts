@@ -51,11 +51,47 @@ export const BaseReferenceSchema = z.object({
 });
 export type BaseReference = z.infer<typeof BaseReferenceSchema>;
 
+/** The training data an adapter was trained on: build-db's folder, its manifest's hash, and its rows. */
+export const DatasetReferenceSchema = z.object({
+  path: z.string(),
+  /** sha256 of the folder's manifest.json; null for data that build-db did not write. */
+  manifest_sha256: z.string().nullable(),
+  /** The configuration hash build-db recorded in that manifest. */
+  config_hash: z.string().nullable(),
+  /** Rows of the training format per split. */
+  rows: z.record(z.string(), z.number().int()),
+});
+
+/** One `eval` of the adapter against another system, as eval records it in the adapter's card. */
+export const AdapterEvalSchema = z.object({
+  report: z.string(),
+  created_at: z.string(),
+  against: z.string(),
+  /** The other system's model folder or id, when it is a model (its base, its parent, another version). */
+  against_model: z.string().nullable(),
+  examples: z.number().int(),
+  improved: z.number().int(),
+  worsened: z.number().int(),
+  unclear: z.number().int(),
+  verdict: z.string(),
+});
+export type AdapterEval = z.infer<typeof AdapterEvalSchema>;
+
 export const AdapterCardSchema = z.object({
   kind: z.literal("adapter"),
   base: BaseReferenceSchema,
   training_format: z.enum(FORMATS),
   created_at: z.string(),
+  // Lineage (cards written before it lack these fields).
+  dataset: DatasetReferenceSchema.optional(),
+  /** sha256 of the run's settings (hyperparameters, LoRA settings and the data files' hashes). */
+  settings_sha256: z.string().optional(),
+  training_args: z.record(z.string(), z.unknown()).optional(),
+  /** The run's final metrics (metrics.json). */
+  metrics: z.record(z.string(), z.unknown()).optional(),
+  /** The production adapter when this one was trained: the version it is meant to replace. */
+  parent: z.object({ name: z.string(), path: z.string() }).nullable().optional(),
+  evals: z.array(AdapterEvalSchema).optional(),
 });
 export type AdapterCard = z.infer<typeof AdapterCardSchema>;
 
@@ -140,4 +176,32 @@ export function checkAdapterBase(adapterDir: string, base: BaseReference): void 
       hint: `use the base it was trained on (${recorded.path}), or train a new adapter on ${base.path}`,
     });
   }
+}
+
+/** The README-style model card of an adapter, from its model.json. */
+export function adapterCardMarkdown(name: string, card: AdapterCard, stage: string | null = null): string {
+  const lines = [`# ${name}`, "", `LoRA adapter (${card.training_format}) trained ${card.created_at}${stage === null ? "" : `; ${stage}`}.`, ""];
+  lines.push("## Lineage", "", `- base: ${card.base.path} (${card.base.format}, sha256 ${card.base.sha256 ?? "none: a hub id"})`);
+  if (card.dataset) {
+    lines.push(`- training data: ${card.dataset.path} (manifest sha256 ${card.dataset.manifest_sha256 ?? "none"}, build-db config ${card.dataset.config_hash ?? "unknown"}; ${Object.entries(card.dataset.rows).map(([split, rows]) => `${rows} ${split}`).join(", ")})`);
+  }
+  if (card.settings_sha256) lines.push(`- settings sha256: ${card.settings_sha256}`);
+  lines.push(`- parent: ${card.parent ? `${card.parent.name} (the production adapter when it was trained)` : "none"}`);
+  if (card.training_args) {
+    lines.push("", "## Training", "", "| setting | value |", "| --- | --- |");
+    for (const [key, value] of Object.entries(card.training_args)) if (key !== "data") lines.push(`| ${key} | ${JSON.stringify(value)} |`);
+  }
+  if (card.metrics) {
+    lines.push("", "## Metrics", "", "| metric | value |", "| --- | --- |");
+    for (const [key, value] of Object.entries(card.metrics)) lines.push(`| ${key} | ${JSON.stringify(value)} |`);
+  }
+  lines.push("", "## Evaluations", "");
+  if (!card.evals || card.evals.length === 0) lines.push("None yet: `ats-lora eval --model models/NAME --base BASE` records one here.");
+  else for (const run of card.evals) lines.push(`- ${run.created_at} against ${run.against}: ${run.verdict} (${run.report})`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** The adapter's README.md: its card in Markdown, rewritten whenever model.json changes (train, eval). */
+export function writeAdapterReadme(dir: string, card: AdapterCard, stage: string | null = null): void {
+  fs.writeFileSync(path.join(dir, "README.md"), adapterCardMarkdown(path.basename(dir), card, stage));
 }

@@ -3,7 +3,10 @@ import path from "node:path";
 import {
   InputError,
   progressEvents,
+  readModelCard,
   throwIfAborted,
+  writeAdapterReadme,
+  writeModelCard,
   type AtsConfig,
   type EvalEngine,
   type OperationContext,
@@ -117,6 +120,7 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
       now: input.now,
     });
     const reportFiles = writeReport(report, records, outDir, { prompts: config.prompts });
+    recordInAdapterCards(report, systems, reportFiles.json);
     return input.gate === undefined ? { ...report, report_files: reportFiles } : { ...report, report_files: reportFiles, gate: applyGate(report, input.gate.requirements) };
   } finally {
     signal?.removeEventListener("abort", cancel);
@@ -144,4 +148,32 @@ async function heldOutExamples(testFile: string, input: EvaluateModelsInput, fee
 
 function stamp(now: Date): string {
   return now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}
+
+/** Each adapter evaluated gets the run's verdicts against the others in its model.json and README.md (its lineage). */
+function recordInAdapterCards(report: EvalReport, systems: readonly SystemSpec[], reportFile: string): void {
+  const modelOf = (name: string) => {
+    const system = systems.find((candidate) => candidate.name === name);
+    return system !== undefined && "model" in system && system.model !== undefined ? system.model.model : null;
+  };
+  for (const comparison of report.comparisons) {
+    const model = modelOf(comparison.system);
+    if (model === null || !fs.existsSync(model) || !fs.statSync(model).isDirectory()) continue;
+    const card = readModelCard(model);
+    if (card?.kind !== "adapter") continue;
+    const entry = {
+      report: reportFile,
+      created_at: report.created_at,
+      against: comparison.against,
+      against_model: modelOf(comparison.against),
+      examples: comparison.examples,
+      improved: comparison.improved,
+      worsened: comparison.worsened,
+      unclear: comparison.unclear,
+      verdict: comparison.verdict,
+    };
+    const updated = { ...card, evals: [...(card.evals ?? []), entry] };
+    writeModelCard(model, updated);
+    writeAdapterReadme(model, updated);
+  }
 }

@@ -2,3 +2,4 @@
 export { pullCommand } from "./commands/pull.js";
 export { listCommand } from "./commands/list.js";
 export { exportCommand } from "./commands/export.js";
+export { promoteCommand, rollbackCommand, showCommand } from "./commands/versions.js";

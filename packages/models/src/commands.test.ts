@@ -52,8 +52,8 @@ describe("the models commands", () => {
     fs.writeFileSync(file, Buffer.alloc(2_500_000));
     writeModelCard(folder, { kind: "base", name: "little", format: "gguf", file: "little.gguf", sha256: sha256File(file), size_bytes: 2_500_000, source: { kind: "file", path: file }, license: null, pulled_at: "2025-01-01T00:00:00.000Z" });
     const table = (await run(["models", "list"])).split("\n");
-    expect(table[0]).toMatch(/^NAME\s+KIND\s+FORMAT\s+SIZE\s+BASE\s+EXPORTS$/);
-    expect(table[1]).toMatch(/^little\s+base\s+gguf\s+2\.5 MB\s+-\s+-$/);
+    expect(table[0]).toMatch(/^NAME\s+KIND\s+FORMAT\s+SIZE\s+BASE\s+EXPORTS\s+STAGE$/);
+    expect(table[1]).toMatch(/^little\s+base\s+gguf\s+2\.5 MB\s+-\s+-\s+-$/);
     const json = JSON.parse(await run(["--json", "models", "list"])) as { models: Array<{ name: string; size_bytes: number }> };
     expect(json.models.map((model) => [model.name, model.size_bytes])).toEqual([["little", 2_500_000]]);
   });

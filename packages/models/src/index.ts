@@ -5,3 +5,4 @@ export { llamaCppSource, cacheRoot, type LlamaCppSource, type LlamaCppSourceOpti
 export { adapterBase, type AdapterBase } from "./adapter-base.js";
 export { exportAdapter, defaultExportPath, type ExportAdapterInput, type ExportAdapterResult, type ExportFormat, type ExportQuant } from "./export.js";
 export { resolveLocalModel, runsOnLlamaCpp, type LocalModel } from "./resolve.js";
+export { adapterCard, promoteModel, rollbackModel, showModel, stageOf, type PromoteInput, type StageChange } from "./versions.js";

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import { isAtsError, readModelCard, type ModelCard, type OperationContext, type OperationEvent, type OperationOptions } from "@ats-lora/core";
+import { isAtsError, readModelCard, readRegistry, type AdapterCard, type ModelCard, type OperationContext, type OperationEvent, type OperationOptions, type Registry, type Stage } from "@ats-lora/core";
+import { stageOf } from "./versions.js";
 import { configuredBase, weightBytes } from "./folders.js";
 
 export interface ModelListing {
@@ -16,10 +17,23 @@ export interface ModelListing {
   /** What an adapter folder holds exported: its .gguf files, and merged HF folders (with a trailing /). */
   exports: string[];
   created_at: string;
+  /** An adapter's stage in models/registry.json (models promote), or null. */
+  stage: Stage | null;
+  /** An adapter's lineage from its model.json; null for other models and adapters trained before it was recorded. */
+  lineage: {
+    base_sha256: string | null;
+    dataset: NonNullable<AdapterCard["dataset"]> | null;
+    settings_sha256: string | null;
+    parent: string | null;
+    evals: number;
+  } | null;
 }
 
 export interface ModelList {
   models_dir: string;
+  /** Which adapter each stage holds. */
+  production: string | null;
+  staging: string | null;
   models: ModelListing[];
 }
 
@@ -31,21 +45,22 @@ export interface ModelList {
 export function listModels(context: OperationContext, options: OperationOptions<OperationEvent> = {}): ModelList {
   const dir = context.paths.models;
   const entries = fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : [];
+  const registry = readRegistry(dir);
   const models: ModelListing[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const full = path.join(dir, entry.name);
     if (entry.isFile() && entry.name.endsWith(".gguf")) {
       const stat = fs.statSync(full);
-      models.push({ name: entry.name, path: full, kind: "model", format: "gguf", size_bytes: stat.size, base: null, exports: [], created_at: stat.mtime.toISOString() });
+      models.push({ name: entry.name, path: full, kind: "model", format: "gguf", size_bytes: stat.size, base: null, exports: [], created_at: stat.mtime.toISOString(), stage: null, lineage: null });
     } else if (entry.isDirectory()) {
-      const listing = describeFolder(full, (message) => options.onEvent?.({ type: "warning", message }));
+      const listing = describeFolder(full, registry, (message) => options.onEvent?.({ type: "warning", message }));
       if (listing) models.push(listing);
     }
   }
-  return { models_dir: dir, models };
+  return { models_dir: dir, production: registry.production, staging: registry.staging, models };
 }
 
-function describeFolder(dir: string, warn: (message: string) => void): ModelListing | undefined {
+function describeFolder(dir: string, registry: Registry, warn: (message: string) => void): ModelListing | undefined {
   const name = path.basename(dir);
   let card: ModelCard | undefined;
   try {
@@ -56,7 +71,7 @@ function describeFolder(dir: string, warn: (message: string) => void): ModelList
   }
   const modified = fs.statSync(dir).mtime.toISOString();
   if (card?.kind === "base") {
-    return { name, path: dir, kind: "base", format: card.format, size_bytes: card.size_bytes, base: null, exports: [], created_at: card.pulled_at };
+    return { name, path: dir, kind: "base", format: card.format, size_bytes: card.size_bytes, base: null, exports: [], created_at: card.pulled_at, stage: null, lineage: null };
   }
   const files = fs.readdirSync(dir);
   if (card?.kind === "adapter" || files.includes("adapter_config.json")) {
@@ -70,13 +85,18 @@ function describeFolder(dir: string, warn: (message: string) => void): ModelList
       base: card?.kind === "adapter" ? card.base.path : configuredBase(dir),
       exports: adapterExports(dir, files),
       created_at: card?.kind === "adapter" ? card.created_at : modified,
+      stage: stageOf(registry, name),
+      lineage:
+        card?.kind === "adapter" && card.dataset !== undefined
+          ? { base_sha256: card.base.sha256, dataset: card.dataset, settings_sha256: card.settings_sha256 ?? null, parent: card.parent?.name ?? null, evals: card.evals?.length ?? 0 }
+          : null,
     };
   }
   if (files.includes("config.json")) {
-    return { name, path: dir, kind: "model", format: "hf", size_bytes: weightBytes(dir), base: null, exports: [], created_at: modified };
+    return { name, path: dir, kind: "model", format: "hf", size_bytes: weightBytes(dir), base: null, exports: [], created_at: modified, stage: null, lineage: null };
   }
   if (files.some((file) => file.endsWith(".gguf"))) {
-    return { name, path: dir, kind: "model", format: "gguf", size_bytes: weightBytes(dir), base: null, exports: [], created_at: modified };
+    return { name, path: dir, kind: "model", format: "gguf", size_bytes: weightBytes(dir), base: null, exports: [], created_at: modified, stage: null, lineage: null };
   }
   return undefined;
 }

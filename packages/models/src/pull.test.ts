@@ -35,7 +35,7 @@ async function refusal(work: Promise<unknown>): Promise<InputError> {
 
 describe("models list and pull", () => {
   it("lists nothing when models/ does not exist", () => {
-    expect(listModels(context)).toEqual({ models_dir: context.paths.models, models: [] });
+    expect(listModels(context)).toEqual({ models_dir: context.paths.models, production: null, staging: null, models: [] });
   });
 
   it("refuses a name that is neither a catalogue model, a file nor a hub id, listing the catalogue", async () => {
@@ -123,6 +123,9 @@ describe("models list and pull", () => {
       base,
       exports: ["adapter-f16.gguf"],
       created_at: "2025-01-01T00:00:00.000Z",
+      // A card written before lineage was recorded: no lineage, and no stage until promoted.
+      stage: null,
+      lineage: null,
     });
     expect(models[2]).toMatchObject({ kind: "base", format: "gguf", size_bytes: SMOLLM.size_bytes, base: null, exports: [] });
     // Without lineage, the base is the one PEFT recorded.

@@ -34,7 +34,7 @@ export interface LoopOverview {
     drift: DriftStats;
     min_samples: TrainingPairsManifest["min_samples"];
   } | null;
-  adapters: Array<{ name: string; path: string; base: string | null; created_at: string; exports: string[]; evals: EvalRun[] }>;
+  adapters: Array<{ name: string; path: string; base: string | null; created_at: string; exports: string[]; stage: string | null; evals: EvalRun[] }>;
   /** Eval runs of no adapter under models/ (a base, a predictions file, a baseline). */
   other_evals: EvalRun[];
   jobs: Job[];
@@ -60,6 +60,7 @@ export function loopOverview(context: OperationContext, jobs: Job[]): LoopOvervi
       base: adapter.base,
       created_at: adapter.created_at,
       exports: adapter.exports,
+      stage: adapter.stage,
       evals: runs.filter((run) => run.models.some((model) => within(model, adapter.path))),
     }));
   return {

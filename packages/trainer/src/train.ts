@@ -3,8 +3,11 @@ import path from "node:path";
 import {
   fingerprintBase,
   InputError,
+  readRegistry,
   trainingPairsFile,
+  writeAdapterReadme,
   writeModelCard,
+  type AdapterCard,
   type AtsConfig,
   type BaseReference,
   type OperationContext,
@@ -12,7 +15,7 @@ import {
 } from "@ats-lora/core";
 import type { z } from "zod";
 import { resolveModelArgument } from "@ats-lora/worker";
-import { fileSha256, lockOutputFolder, prepareOutputFolder, reserveModelFolder, type RunSettings } from "./output-folder.js";
+import { fileSha256, lockOutputFolder, prepareOutputFolder, reserveModelFolder, settingsHash, type RunSettings } from "./output-folder.js";
 import type { Notification, ResultOf, TrainParams } from "@ats-lora/worker";
 import { checkTrainingData, type TrainingDataSummary } from "./training-data.js";
 import { WorkerClient } from "@ats-lora/worker";
@@ -185,16 +188,42 @@ async function trainLocked(run: TrainRun, input: TrainAdapterInput, emit: (event
       onWarning: (message) => emit({ method: "log", params: { message } }),
     });
     const outcome = await trainInFolder(run, data, input.python, emit, signal);
-    if (outcome.status === "completed") recordLineage(outputDir, base, run.config.training.format);
+    if (outcome.status === "completed") recordLineage(outputDir, run, base, data, outcome.metrics as Record<string, unknown>);
     return outcome;
   } finally {
     release();
   }
 }
 
-/** model.json: the base file the adapter was trained on, so export and inference can refuse another base. */
-function recordLineage(outputDir: string, base: BaseReference, format: AtsConfig["training"]["format"]): void {
-  writeModelCard(outputDir, { kind: "adapter", base, training_format: format, created_at: new Date().toISOString() });
+/**
+ * model.json: the adapter's lineage. The base file it was trained on (so export and inference refuse another
+ * base), the training data (build-db's manifest hash and rows), the run's settings and their hash, its final
+ * metrics, and the production adapter it is meant to replace.
+ */
+function recordLineage(outputDir: string, run: TrainRun, base: BaseReference, data: TrainingDataSummary, metrics: Record<string, unknown>): void {
+  const manifestFile = path.join(run.dataDir, "manifest.json");
+  let configHash: string | null = null;
+  try {
+    configHash = fs.existsSync(manifestFile) ? (((JSON.parse(fs.readFileSync(manifestFile, "utf8")) as { config_hash?: unknown }).config_hash as string | undefined) ?? null) : null;
+  } catch {
+    // a manifest that does not parse still has a hash; its config hash is unknown
+  }
+  const settings = runSettings(run);
+  const modelsDir = path.dirname(outputDir);
+  const production = readRegistry(modelsDir).production;
+  const card: AdapterCard = {
+    kind: "adapter",
+    base,
+    training_format: run.config.training.format,
+    created_at: new Date().toISOString(),
+    dataset: { path: path.resolve(run.dataDir), manifest_sha256: fileSha256(manifestFile), config_hash: configHash, rows: { train: data.train, val: data.val } },
+    settings_sha256: settingsHash(settings),
+    training_args: { ...settings, epochs: run.config.training.epochs, max_steps: run.config.training.max_steps, seed: run.config.training.seed },
+    metrics,
+    parent: production === null || path.join(modelsDir, production) === outputDir ? null : { name: production, path: path.join(modelsDir, production) },
+  };
+  writeModelCard(outputDir, card);
+  writeAdapterReadme(outputDir, card);
 }
 
 async function trainInFolder(

@@ -1,12 +1,15 @@
 import { Command } from "commander";
 import { createRunContext, nonNegativeInt, renderEvents, repeatable, type GlobalOptions } from "@ats-lora/core";
-import { listCommand, pullCommand } from "@ats-lora/models/command";
+import { listCommand, promoteCommand, pullCommand, rollbackCommand, showCommand } from "@ats-lora/models/command";
 
 /** `ats-lora models`: base models (the catalogue, the hub, GGUF files), the adapters beside them, the tiny test model. */
 export function modelsCommand(): Command {
-  const command = new Command("models").description("pull, list and make models");
+  const command = new Command("models").description("pull, list and make models; adapter versions: show, promote, rollback");
   command.addCommand(pullCommand());
   command.addCommand(listCommand());
+  command.addCommand(showCommand());
+  command.addCommand(promoteCommand());
+  command.addCommand(rollbackCommand());
   command
     .command("create-tiny")
     .description("create a tiny Mistral-architecture model with a BPE tokenizer trained on data/ (no download)")

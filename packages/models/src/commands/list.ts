@@ -28,8 +28,9 @@ Examples:
           formatBytes(model.size_bytes),
           model.base === null ? "-" : shortPath(model.base),
           model.exports.join(", ") || "-",
+          model.stage ?? "-",
         ]);
-        return table(["NAME", "KIND", "FORMAT", "SIZE", "BASE", "EXPORTS"], rows);
+        return table(["NAME", "KIND", "FORMAT", "SIZE", "BASE", "EXPORTS", "STAGE"], rows);
       });
     });
 }

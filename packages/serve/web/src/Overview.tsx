@@ -202,7 +202,9 @@ function Adapters({ overview }: { overview: LoopOverview }) {
         <ul className="adapters">
           {overview.adapters.map((adapter) => (
             <li key={adapter.path}>
-              <h3>{adapter.name}</h3>
+              <h3>
+                {adapter.name} {adapter.stage !== null && <span className="badge">{adapter.stage}</span>}
+              </h3>
               <p className="quiet">
                 on {adapter.base ?? "an unknown base"}, made {new Date(adapter.created_at).toLocaleString()}
                 {adapter.exports.length > 0 ? `, exported as ${adapter.exports.join(", ")}` : ""}

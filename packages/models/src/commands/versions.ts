@@ -1,0 +1,47 @@
+import { Command, Option } from "commander";
+import { createRunContext, STAGES, type GlobalOptions, type Stage } from "@ats-lora/core";
+
+/** `ats-lora models show NAME`: one adapter's card: lineage, training settings, metrics, evals, stage. */
+export function showCommand(): Command {
+  return new Command("show")
+    .description("one adapter's model card: base and its hash, training data hash and rows, settings, metrics, eval verdicts, stage")
+    .argument("<name>", "the adapter's folder under models/")
+    .addHelpText("after", "\nExamples:\n  $ ats-lora models show ats_lora_v2\n  $ ats-lora --workdir W models show ats_lora_v2 --json")
+    .action(async (name: string, _options: unknown, cmd: Command) => {
+      const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
+      const { showModel } = await import("../versions.js");
+      const shown = showModel(name, context);
+      context.reporter.result(shown, () => shown.markdown.trimEnd());
+    });
+}
+
+const stageOption = () => new Option("--stage <stage>", "which stage").choices(STAGES).default("production");
+
+/** `ats-lora models promote NAME`: the adapter `serve` answers with (production) or the candidate (staging). */
+export function promoteCommand(): Command {
+  return new Command("promote")
+    .description("make an adapter the production one (what serve answers with) or the staging one; the one before stays for rollback")
+    .argument("<name>", "the adapter's folder under models/")
+    .addOption(stageOption())
+    .addHelpText("after", "\nExamples:\n  $ ats-lora models promote ats_lora_v3\n  $ ats-lora models promote ats_lora_v4 --stage staging --json")
+    .action(async (name: string, options: { stage: Stage }, cmd: Command) => {
+      const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
+      const { promoteModel } = await import("../versions.js");
+      const change = promoteModel({ name, stage: options.stage }, context);
+      context.reporter.result(change, () => `${change.stage}: ${change.model}${change.previous === null ? "" : ` (was ${change.previous})`}`);
+    });
+}
+
+/** `ats-lora models rollback`: the stage goes back to the adapter it held before its latest promotion. */
+export function rollbackCommand(): Command {
+  return new Command("rollback")
+    .description("put back the adapter a stage held before its latest promotion")
+    .addOption(stageOption())
+    .addHelpText("after", "\nExamples:\n  $ ats-lora models rollback\n  $ ats-lora models rollback --stage staging --json")
+    .action(async (options: { stage: Stage }, cmd: Command) => {
+      const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
+      const { rollbackModel } = await import("../versions.js");
+      const change = rollbackModel({ stage: options.stage }, context);
+      context.reporter.result(change, () => `${change.stage}: back to ${change.model} (was ${change.previous})`);
+    });
+}
