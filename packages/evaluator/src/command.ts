@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createRunContext, EVAL_ENGINES, ExitCode, nonNegativeInt, positiveInt, renderEvents, withCtrlC, type EvalEngine, type GlobalOptions } from "@ats-lora/core";
 import { BASELINES } from "./baseline.js";
-import { parseRequirement, type Requirement } from "./gate.js";
+import { parseRequirement, productionToCompare, type Requirement } from "./gate.js";
 import type { EvalWiring } from "./evaluate-models.js";
 import type { SystemFlags } from "./systems.js";
 
@@ -36,7 +36,7 @@ export function evalCommand(wiring: EvalWiring = {}): Command {
     .addOption(new Option("--baseline <method>", "add a match-score baseline: tfidf (section-weighted TF-IDF cosine) or embedding (repeatable)").argParser(baselineMethods))
     .option("--limit <n>", "only the first n test examples (a quick look; intervals get wide)", positiveInt)
     .option("--seed <n>", "generation and bootstrap seed (training.seed)", nonNegativeInt)
-    .option("--gate", "fail (exit 3) when the model is clearly worse than what it is compared with on any counted metric, or misses a --require")
+    .option("--gate", "fail (exit 3) when the model is clearly worse than what it is compared with (without --compare: the production adapter) on any counted metric, or misses a --require")
     .option("--require <metric_op_value>", "with --gate (implied): a threshold the model must meet, e.g. 'resume_parse.json_validity>=0.95' (repeatable)", requirements)
     .addOption(new Option("--engine <engine>", "what generates: auto (node-llama-cpp when the base is a GGUF, else the Python worker), llama or worker (eval.engine)").choices(EVAL_ENGINES))
     .addHelpText(
@@ -69,8 +69,11 @@ failed metric.`,
         import("./report.js"),
         import("./systems.js"),
       ]);
-      const systems = systemsFrom(options);
-      const gate = options.gate === true || options.require !== undefined ? { requirements: options.require ?? [] } : undefined;
+      const gating = options.gate === true || options.require !== undefined;
+      // The gate's default opponent: the adapter in production.
+      const compare = options.compare ?? (gating ? productionToCompare(options.model, context) : undefined);
+      const systems = systemsFrom({ ...options, compare });
+      const gate = gating ? { requirements: options.require ?? [] } : undefined;
       const input = { ...wiring, systems, testData: options.testData, limit: options.limit, rag: options.rag, outDir: options.out, maxNewTokens: options.maxNewTokens, jsonSchema: options.jsonSchema, seed: options.seed, engine: options.engine, gate };
       const events = renderEvents(context);
       const stopping = systems.some(needsModel) ? "stopping: asking the worker to stop (Ctrl-C again to force)" : "stopping (Ctrl-C again to force)";

@@ -1,4 +1,6 @@
-import { InputError } from "@ats-lora/core";
+import fs from "node:fs";
+import path from "node:path";
+import { InputError, readRegistry, type OperationContext } from "@ats-lora/core";
 import type { EvalReport } from "./report-types.js";
 import { SPEED_METRICS } from "./score.js";
 
@@ -93,4 +95,16 @@ function describe(failure: GateFailure): string {
   if (failure.kind === "requirement") return `requirement ${failure.requirement} missed: ${failure.reason}`;
   const sign = (value: number) => `${value >= 0 ? "+" : ""}${round(value)}`;
   return `${failure.group}.${failure.metric} is worse than ${failure.against}: ${round(failure.other)} → ${round(failure.value)}, ${sign(failure.delta)} [${sign(failure.low)}, ${sign(failure.high)}]`;
+}
+
+/**
+ * What `eval --gate` compares a model with when no --compare is given: the production adapter (models promote),
+ * unless that is the model itself; undefined when there is none.
+ */
+export function productionToCompare(model: string | undefined, context: OperationContext): string | undefined {
+  const production = readRegistry(context.paths.models).production;
+  if (production === null || model === undefined) return undefined;
+  const folder = path.join(context.paths.models, production);
+  const evaluated = fs.existsSync(model) ? path.resolve(model) : path.join(context.paths.models, model);
+  return evaluated === folder || !fs.existsSync(folder) ? undefined : folder;
 }

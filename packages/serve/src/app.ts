@@ -26,6 +26,7 @@ import {
   type ErrorBody,
 } from "./schemas.js";
 import { FineTuningJobs, JobRequestSchema, JobSchema } from "./jobs.js";
+import type { ProductionFollower } from "./production.js";
 import { registerReviewRoutes } from "./review-routes.js";
 import { route, type RouteChoice, type Routing } from "./router.js";
 import type { ServedModel, ServedModels } from "./served-models.js";
@@ -36,6 +37,8 @@ export interface ServeAppOptions {
   routing: Routing;
   /** The fine-tuning jobs the server runs (on the served base). */
   jobs: FineTuningJobs;
+  /** The production adapter the router's id falls back to. */
+  production: ProductionFollower;
   context: OperationContext;
   /** Bearer token every route but /health requires; null: none (loopback only, which the caller checks). */
   token: string | null;
@@ -192,7 +195,7 @@ export async function buildServeApp(options: ServeAppOptions): Promise<FastifyIn
   });
 
   server.get("/api/stats", async () => feedbackStats({}, context));
-  registerReviewRoutes(app, context, options.jobs);
+  registerReviewRoutes(app, context, options.jobs, options.production);
 
   const { jobs } = options;
   const JobIdSchema = z.object({ id: z.string().min(1) });

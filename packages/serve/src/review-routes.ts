@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { FineTuningJobs } from "./jobs.js";
+import type { ProductionFollower } from "./production.js";
 import { evalRunsDir, loopOverview, REPORTS_PREFIX } from "./overview.js";
 import { ReviewQueueQuerySchema, ReviewQueueSchema, TaskListSchema, WithdrawQuerySchema, type TaskList } from "./schemas.js";
 
@@ -18,7 +19,7 @@ const IdSchema = z.object({ id: z.string().min(1) });
 const ReportParamsSchema = z.object({ run: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/), file: z.enum(["report.html", "report.md", "report.json"]) });
 const REPORT_TYPES = { "report.html": "text/html; charset=utf-8", "report.md": "text/markdown; charset=utf-8", "report.json": "application/json; charset=utf-8" } as const;
 
-export function registerReviewRoutes(app: FastifyInstance, context: OperationContext, jobs: FineTuningJobs): void {
+export function registerReviewRoutes(app: FastifyInstance, context: OperationContext, jobs: FineTuningJobs, production: ProductionFollower): void {
   const server = app.withTypeProvider<ZodTypeProvider>();
 
   server.get("/api/review-queue", { schema: { querystring: ReviewQueueQuerySchema } }, async (request) => {
@@ -41,7 +42,7 @@ export function registerReviewRoutes(app: FastifyInstance, context: OperationCon
 
   server.get("/api/tasks", { schema: { response: { 200: TaskListSchema } } }, async () => ({ object: "list" as const, data: knownTasks(context) }));
 
-  server.get("/api/overview", async () => loopOverview(context, jobs.list()));
+  server.get("/api/overview", async () => ({ ...loopOverview(context, jobs.list()), serving: { production: production.model, error: production.error } }));
 
   server.get(`${REPORTS_PREFIX}/:run/:file`, { schema: { params: ReportParamsSchema, hide: true } }, async (request, reply) => {
     const file = path.join(evalRunsDir(context), request.params.run, request.params.file);

@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import { InputError } from "@ats-lora/core";
 
-/** How requests for the router's model id are answered: an A/B split between versions, else a model per task, else the base. */
+/** How requests for the router's model id are answered: an A/B split between versions, else a model per task, else the production adapter, else the base. */
 export interface Routing {
   /** The model id that routes ("ats"); every other id names one served model. */
   model: string;
@@ -9,11 +9,13 @@ export interface Routing {
   taskModels: Readonly<Record<string, string>>;
   /** Served model id → share of callers (any positive weights); empty: no split. */
   ab: ReadonlyArray<{ model: string; weight: number }>;
+  /** The production adapter (models/registry.json), which answers what neither the split nor a task route takes; null: the base. */
+  production?: string | null;
 }
 
 export interface RouteChoice {
   model: string;
-  routedBy: "ab" | "task" | "base";
+  routedBy: "ab" | "task" | "production" | "base";
 }
 
 /** "v1=50,v2=50" as the split's arms. */
@@ -39,7 +41,7 @@ export function unservedModels(routing: Routing, served: ReadonlySet<string>): s
 
 /**
  * Which model answers: the A/B split's arm of this caller (the same caller always gets the same arm: a hash of its
- * id picks it by the weights), else the task's model, else the base.
+ * id picks it by the weights), else the task's model, else the production adapter, else the base.
  */
 export function route(routing: Routing, base: string, task: string | undefined, caller: string): RouteChoice {
   if (routing.ab.length > 0) {
@@ -53,5 +55,6 @@ export function route(routing: Routing, base: string, task: string | undefined, 
     return { model: routing.ab.at(-1)!.model, routedBy: "ab" };
   }
   const forTask = task === undefined ? undefined : routing.taskModels[task];
-  return forTask === undefined ? { model: base, routedBy: "base" } : { model: forTask, routedBy: "task" };
+  if (forTask !== undefined) return { model: forTask, routedBy: "task" };
+  return routing.production ? { model: routing.production, routedBy: "production" } : { model: base, routedBy: "base" };
 }

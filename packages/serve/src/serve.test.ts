@@ -1,10 +1,11 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { buildPrompt, loadConfig, workdirPaths, type OperationContext } from "@ats-lora/core";
+import { buildPrompt, fingerprintBase, loadConfig, workdirPaths, writeModelCard, type OperationContext } from "@ats-lora/core";
 import { feedbackStats, importFeedback, listInteractions, modelRatings } from "@ats-lora/feedback";
 import { LocalModel, type LocalModelSpec, type PromptInput } from "@ats-lora/inference";
 import { testModelFile, writeLoraAdapter } from "@ats-lora/inference/test-support";
+import { promoteModel, rollbackModel } from "@ats-lora/models";
 import OpenAI from "openai";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -363,4 +364,46 @@ describe("serve: routing by task and A/B splits", () => {
     expect(response.status).toBe(200);
     return (await response.json()) as { model: string; interaction_id: string };
   }
+});
+
+describe("serve: the production adapter", () => {
+  it("answers the router's id with the production adapter of models/registry.json, following promote and rollback without a restart", async () => {
+    const modelFile = await testModelFile();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ats-serve-prod-"));
+    const prodContext: OperationContext = { paths: workdirPaths(dir), config: loadConfig({ env: {} }) };
+    // Two adapter folders as train and export leave them: model.json with the base's fingerprint, the LoRA GGUF.
+    const reference = fingerprintBase(modelFile);
+    for (const [name, bScale] of [["v1", 1], ["v2", 0.5]] as const) {
+      const folder = path.join(prodContext.paths.models, name);
+      fs.mkdirSync(folder, { recursive: true });
+      fs.writeFileSync(path.join(folder, "adapter_config.json"), JSON.stringify({ peft_type: "LORA", base_model_name_or_path: modelFile, r: 8 }));
+      writeModelCard(folder, { kind: "adapter", base: reference, training_format: "sft", created_at: new Date().toISOString() });
+      await writeLoraAdapter(path.join(folder, "adapter-f16.gguf"), modelFile, { bScale });
+    }
+    promoteModel({ name: "v1" }, prodContext);
+    const running = await startServer({ host: "127.0.0.1", port: 0, base: { name: "smollm2", base: modelFile, adapters: [] }, adapters: [], token: null, version: "test" }, prodContext);
+    const answeredBy = async () => {
+      const response = await fetch(`${running.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "ats", messages: QUESTION, max_tokens: 1, store: false }) });
+      expect(response.status).toBe(200);
+      return response.headers.get(MODEL_HEADER);
+    };
+    const until = async (model: string) => {
+      for (let tries = 0; tries < 100 && (await answeredBy()) !== model; tries += 1) await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await answeredBy()).toBe(model);
+    };
+    try {
+      expect(running.production.error).toBeNull();
+      expect(await answeredBy()).toBe("v1");
+      promoteModel({ name: "v2" }, prodContext);
+      await until("v2");
+      const listed = (await (await fetch(`${running.url}/v1/models`)).json()) as { data: Array<{ id: string }> };
+      expect(listed.data.map((model) => model.id)).toEqual(["smollm2", "v1", "v2", "ats"]);
+      rollbackModel({}, prodContext);
+      await until("v1");
+      const overview = (await (await fetch(`${running.url}/api/overview`)).json()) as { serving: unknown };
+      expect(overview.serving).toEqual({ production: "v1", error: null });
+    } finally {
+      await running.close();
+    }
+  }, 120_000);
 });

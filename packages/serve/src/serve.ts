@@ -4,6 +4,7 @@ import type { LocalModelSpec } from "@ats-lora/inference";
 import type { FastifyInstance } from "fastify";
 import { buildServeApp } from "./app.js";
 import { FineTuningJobs } from "./jobs.js";
+import { ProductionFollower } from "./production.js";
 import { resolveAdapter } from "./resolve.js";
 import { unservedModels, type Routing } from "./router.js";
 import { ServedModels } from "./served-models.js";
@@ -29,6 +30,8 @@ export interface RunningServer {
   models: Array<{ id: string; base: string; adapters: string[] }>;
   app: FastifyInstance;
   jobs: FineTuningJobs;
+  /** The production adapter the router's id answers with, followed from models/registry.json. */
+  production: ProductionFollower;
   /** Stops taking requests, lets those in flight finish, then frees the models. */
   close(): Promise<void>;
 }
@@ -69,13 +72,19 @@ export async function startServer(input: ServeInput, context: OperationContext, 
   options.onEvent?.({ type: "stage", message: `loading ${[input.base.name, ...input.adapters.map((adapter) => adapter.name)].join(", ")}` });
   const models = await ServedModels.load(input.base, input.adapters, { sequences: serve.sequences, contextSize: serve.context_size, signal: options.signal });
   const jobs = new FineTuningJobs(context, models, input.base);
+  const production = new ProductionFollower(context, models, input.base.base, routing);
   let app: FastifyInstance | undefined;
   try {
+    // The production adapter (models promote) answers the router's id from the start, and after each promotion.
+    await production.sync();
+    if (production.error !== null) options.onEvent?.({ type: "warning", message: `serving the base for ${routing.model}: ${production.error}` });
+    else if (production.model !== null) options.onEvent?.({ type: "info", message: `${routing.model} answers with the production adapter ${production.model}` });
     throwIfAborted(options.signal, "serve");
     app = await buildServeApp({
       models,
       routing,
       jobs,
+      production,
       context,
       resolveAdapter: (where) => resolveAdapter(where, input.base.base, context, "the adapter"),
       token: input.token,
@@ -85,7 +94,9 @@ export async function startServer(input: ServeInput, context: OperationContext, 
       version: input.version,
     });
     await app.listen({ host: input.host, port: input.port });
+    production.follow();
   } catch (error) {
+    await production.close();
     await app?.close();
     await models.dispose();
     const code = (error as NodeJS.ErrnoException).code;
@@ -103,9 +114,10 @@ export async function startServer(input: ServeInput, context: OperationContext, 
     models: models.list().map((served) => ({ id: served.id, base: served.spec.base, adapters: served.spec.adapters.map((adapter) => adapter.path) })),
     app: running,
     jobs,
+    production,
     close: async () => {
       // Requests in flight finish; a running job stops at its next step with a checkpoint.
-      await Promise.all([running.close(), jobs.close()]);
+      await Promise.all([running.close(), jobs.close(), production.close()]);
       await models.dispose();
     },
   };
