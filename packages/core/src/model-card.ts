@@ -102,16 +102,21 @@ export type ModelCard = z.infer<typeof ModelCardSchema>;
 export function readModelCard(dir: string): ModelCard | undefined {
   const file = path.join(dir, MODEL_CARD_FILE);
   if (!fs.existsSync(file)) return undefined;
+  return readJsonRecord(file, ModelCardSchema, "restore it, or pull or train the model again");
+}
+
+/** A JSON file that one schema describes (a model card, the registry): its value, or an InputError naming the file and field. */
+export function readJsonRecord<S extends z.ZodType>(file: string, schema: S, hint: string): z.output<S> {
   let value: unknown;
   try {
     value = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (error) {
-    throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { hint: "restore it, or pull or train the model again" });
+    throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { hint });
   }
-  const parsed = ModelCardSchema.safeParse(value);
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new InputError(`${file}: ${issue.path.join(".") || "(root)"}: ${issue.message}`, { hint: "restore it, or pull or train the model again" });
+    throw new InputError(`${file}: ${issue.path.join(".") || "(root)"}: ${issue.message}`, { hint });
   }
   return parsed.data;
 }

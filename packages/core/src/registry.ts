@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { InputError } from "./errors.js";
+import { readJsonRecord } from "./model-card.js";
 
 /**
  * models/registry.json: which adapter is in production and which in staging, and every promotion and rollback
@@ -39,18 +39,7 @@ export function registryFile(modelsDir: string): string {
 export function readRegistry(modelsDir: string): Registry {
   const file = registryFile(modelsDir);
   if (!fs.existsSync(file)) return { format_version: 1, production: null, staging: null, history: [] };
-  let value: unknown;
-  try {
-    value = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (error) {
-    throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { hint: "restore it from a backup, or delete it and promote the production adapter again" });
-  }
-  const parsed = RegistrySchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InputError(`${file}: ${issue.path.join(".") || "(root)"}: ${issue.message}`, { hint: "restore it from a backup, or delete it and promote the production adapter again" });
-  }
-  return parsed.data;
+  return readJsonRecord(file, RegistrySchema, "restore it from a backup, or delete it and promote the production adapter again");
 }
 
 /** Replaces the registry in one rename, so a reader sees the old one or the new one, never half of one. */

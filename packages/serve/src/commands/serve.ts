@@ -40,8 +40,10 @@ server-sent events, "model" picks the base or an adapter), POST /api/feedback, P
 GET /api/interactions?status=unreviewed&task=…, GET /api/stats, GET /health, GET /openapi.json; fine-tuning
 jobs: POST /api/jobs (or /fine-tuning/setup), GET /api/jobs/ID (or /fine-tuning/status), DELETE /api/jobs/ID,
 POST /fine-tuning/query, and POST /api/adapters to serve a new adapter without a restart.
+The reviewer web page is at / (the review queue and the loop's overview; with --token-file it asks for the token).
 The model id "ats" (serve.router_model) routes: --ab's split (sticky per caller: the body's "user", the
-X-ATS-Caller header, else the address), else --route's model for the task, else the base; X-ATS-Model names the
+X-ATS-Caller header, else the address), else --route's model for the task, else the production adapter
+(models promote; followed while serving), else the base; X-ATS-Model names the
 model that answered, and the interaction records it (collect stats --by-model compares their ratings).
 Each answer is stored as an interaction (its id in the response's interaction_id and the X-ATS-Interaction-Id
 header) unless the request says "store": false; the task comes from the body's "task", the X-ATS-Task header,
