@@ -315,6 +315,11 @@ export class FeedbackStore {
     return this.db.prepare("DELETE FROM feedback WHERE id = ?").run(id).changes === 1;
   }
 
+  /** The tasks the stored interactions are for, in name order. */
+  taskNames(): string[] {
+    return this.db.prepare<[], string>("SELECT DISTINCT task FROM interactions ORDER BY task").pluck().all();
+  }
+
   /** How many of the model's interactions no reviewer has rated yet. */
   pendingReviewCount(filter: { task?: string } = {}): number {
     return this.db

@@ -54,7 +54,7 @@ export function registerReviewRoutes(app: FastifyInstance, context: OperationCon
 /** The ATS's tasks, those with a configured instruction, and those in the store, in that order. */
 function knownTasks(context: OperationContext): TaskList["data"] {
   const { paths, config } = context;
-  const stored = fs.existsSync(paths.feedbackSqlite) ? withFeedbackStore(paths.feedbackSqlite, { readonly: true }, (store) => Object.keys(store.stats(0).by_task)) : [];
+  const stored = fs.existsSync(paths.feedbackSqlite) ? withFeedbackStore(paths.feedbackSqlite, { readonly: true }, (store) => store.taskNames()) : [];
   const instructions = config.prompts.instructions as Record<string, string>;
   const names = [...new Set([...KNOWN_TASKS, ...Object.keys(instructions).filter((task) => task !== "default"), ...stored])];
   return names.map((task) => {

@@ -76,7 +76,8 @@ export async function registerWebPage(app: FastifyInstance, token: string | null
   const session = sessionValue(token);
   app.get(LOGIN_PATH, { schema: { hide: true } }, async (_request, reply) => loginPage(reply, 200, null));
   app.post(LOGIN_PATH, { schema: { hide: true } }, async (request, reply) => {
-    const given = typeof (request.body as { token?: unknown } | undefined)?.token === "string" ? (request.body as { token: string }).token.trim() : "";
+    const field = (request.body as { token?: unknown } | undefined)?.token;
+    const given = typeof field === "string" ? field.trim() : "";
     if (!sameSecret(given, token)) return loginPage(reply, 401, "That is not this server's token.");
     // SameSite=Strict: another site's form or script cannot use the session.
     return reply.setCookie(SESSION_COOKIE, session, { path: "/", httpOnly: true, sameSite: "strict", secure: request.protocol === "https" }).redirect("/", 303);
