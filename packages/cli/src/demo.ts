@@ -197,6 +197,7 @@ export async function runDemo(input: DemoInput, config: AtsConfig, options: Oper
         if (event.method === "progress" && event.params.stage === "train") {
           onEvent({ type: "progress", stage: "train", done: event.params.step, total: event.params.total, unit: "count" });
         } else if (event.method === "log") onEvent({ type: "info", message: event.params.message });
+        else if (event.method === "warning") onEvent({ type: "warning", message: event.params.message });
       },
     });
     if (outcome.status !== "completed") throw interruptedError("the demo's training run", "run ats-lora demo again: it trains from the start");

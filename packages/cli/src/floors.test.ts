@@ -12,6 +12,7 @@ const FLOORS: Record<string, number> = {
   "dataset-builder": 2,
   rag: 2,
   worker: 1,
+  tracking: 1,
   trainer: 2,
   models: 2,
   inference: 2,

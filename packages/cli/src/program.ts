@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
 import { isAtsError, ExitCode } from "@ats-lora/core";
 import { buildDbCommand } from "@ats-lora/dataset-builder/command";
-import { evalCommand } from "@ats-lora/evaluator/command";
+import { evalCommand, matchCommand } from "@ats-lora/evaluator/command";
 import { chatCommand } from "@ats-lora/inference/command";
 import { exportCommand } from "@ats-lora/models/command";
 import { collectCommand } from "@ats-lora/feedback/command";
@@ -47,6 +47,7 @@ Exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input.`,
   program.addCommand(ragCommand());
   program.addCommand(trainCommand());
   program.addCommand(evalCommand({ openRunner, openRetriever, openMetadata }));
+  program.addCommand(matchCommand());
   program.addCommand(modelsCommand());
   program.addCommand(exportCommand());
   program.addCommand(chatCommand({ resolveModel }));

@@ -136,6 +136,20 @@ export const ConfigSchema = z.strictObject({
     /** Served model id → share of callers; empty: no split. */
     ab: z.record(z.string().min(1), z.number().positive()),
   }),
+  tracking: z.strictObject({
+    /** An MLflow tracking server (http or https); null: MLFLOW_TRACKING_URI where set, else no tracking. */
+    mlflow_uri: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL of an MLflow tracking server" }).nullable(),
+    /** The MLflow experiment runs go to; MLFLOW_EXPERIMENT_NAME overrides it. */
+    experiment: z.string().min(1),
+    /** The registered model `models promote` adds adapter versions to (its stage becomes the version's alias). */
+    registered_model: z.string().min(1),
+    /** The registered model `match train` adds TF-IDF matcher versions to. */
+    matcher_registered_model: z.string().min(1),
+    /** Upload the adapter's files (weights, card, metrics) as the training run's artifacts. */
+    log_artifacts: z.boolean(),
+    /** How long one request to the server may take before tracking gives up for the run. */
+    timeout_seconds: z.number().positive(),
+  }),
   demo: z.strictObject({
     /** The base model, a `models pull` catalogue name. */
     model: z.string().min(1),

@@ -77,6 +77,21 @@ export const AdapterEvalSchema = z.object({
 });
 export type AdapterEval = z.infer<typeof AdapterEvalSchema>;
 
+/** A run on an MLflow tracking server that recorded this model's training (or its registration). */
+export const MlflowRunSchema = z.object({
+  uri: z.string(),
+  experiment_id: z.string(),
+  run_id: z.string(),
+  /** The run's page in MLflow's UI. */
+  url: z.string(),
+  /** Where the run's artifacts are (mlflow-artifacts:/…). */
+  artifact_uri: z.string(),
+});
+export type MlflowRun = z.infer<typeof MlflowRunSchema>;
+
+/** A version of a registered model on MLflow that holds this model. */
+export const MlflowVersionSchema = z.object({ registered_model: z.string(), version: z.string() });
+
 export const AdapterCardSchema = z.object({
   kind: z.literal("adapter"),
   base: BaseReferenceSchema,
@@ -92,10 +107,28 @@ export const AdapterCardSchema = z.object({
   /** The production adapter when this one was trained: the version it is meant to replace. */
   parent: z.object({ name: z.string(), path: z.string() }).nullable().optional(),
   evals: z.array(AdapterEvalSchema).optional(),
+  /** The MLflow run that logged the training, and the registered versions promotions made of it. */
+  mlflow: z.object({ run: MlflowRunSchema, versions: z.array(MlflowVersionSchema) }).optional(),
 });
 export type AdapterCard = z.infer<typeof AdapterCardSchema>;
 
-export const ModelCardSchema = z.discriminatedUnion("kind", [BaseModelCardSchema, AdapterCardSchema]);
+/** A trained match-score baseline (`match train`): the TF-IDF matcher's settings, training data and fit. */
+export const MatcherCardSchema = z.object({
+  kind: z.literal("matcher"),
+  method: z.literal("tfidf"),
+  /** The fitted model, relative to the folder. */
+  file: z.string().min(1),
+  created_at: z.string(),
+  dataset: DatasetReferenceSchema,
+  /** sha256 of the training rows file the vocabulary and idf were fitted on. */
+  data_sha256: z.string(),
+  settings: z.record(z.string(), z.unknown()),
+  metrics: z.record(z.string(), z.unknown()),
+  mlflow: z.object({ run: MlflowRunSchema, versions: z.array(MlflowVersionSchema) }).optional(),
+});
+export type MatcherCard = z.infer<typeof MatcherCardSchema>;
+
+export const ModelCardSchema = z.discriminatedUnion("kind", [BaseModelCardSchema, AdapterCardSchema, MatcherCardSchema]);
 export type ModelCard = z.infer<typeof ModelCardSchema>;
 
 /** The folder's model.json, or undefined when it has none; an unreadable or invalid one is an InputError naming the field. */
@@ -192,6 +225,10 @@ export function adapterCardMarkdown(name: string, card: AdapterCard, stage: stri
   }
   if (card.settings_sha256) lines.push(`- settings sha256: ${card.settings_sha256}`);
   lines.push(`- parent: ${card.parent ? `${card.parent.name} (the production adapter when it was trained)` : "none"}`);
+  if (card.mlflow) {
+    lines.push(`- MLflow run: ${card.mlflow.run.url}`);
+    for (const version of card.mlflow.versions) lines.push(`- registered: ${version.registered_model} version ${version.version}`);
+  }
   if (card.training_args) {
     lines.push("", "## Training", "", "| setting | value |", "| --- | --- |");
     for (const [key, value] of Object.entries(card.training_args)) if (key !== "data") lines.push(`| ${key} | ${JSON.stringify(value)} |`);

@@ -1,12 +1,11 @@
 /**
  * Match-score baselines without a language model, from the ATS's usual matching rule: the resume's skills,
- * experience and education sections each compared with the job posting (TF-IDF cosine, or embedding cosine),
- * weighted 0.4 / 0.4 / 0.2. They are similarities, not calibrated scores: judge them by rank agreement
+ * experience and education sections each compared with the job posting (TF-IDF cosine with a trained matcher,
+ * matcher.ts; or embedding cosine), weighted 0.4 / 0.4 / 0.2. They are similarities, not calibrated scores: judge them by rank agreement
  * (Spearman, Pearson) first; MAE and the 0.5 threshold reflect their scale as much as their judgement.
  */
 import { parsePrompt, type PromptConfig } from "@ats-lora/core";
-import { tokens } from "./metrics.js";
-import { resumePassageIndex, STOPWORDS } from "./score.js";
+import { resumePassageIndex } from "./score.js";
 import type { EvalExample } from "./held-out-set.js";
 
 export const BASELINES = ["tfidf", "embedding"] as const;
@@ -49,35 +48,6 @@ export function resumeSections(resume: string): Record<Section, string> {
   return { skills: text("skills"), experience: text("experience"), education: text("education") };
 }
 
-/** Terms for TF-IDF: lower-cased words without stop words. */
-function contentTokens(text: string): string[] {
-  return tokens(text).filter((token) => !STOPWORDS.has(token));
-}
-
-/** Smoothed inverse document frequencies (as scikit-learn's TfidfVectorizer: ln((1+N)/(1+df)) + 1). */
-export function inverseDocumentFrequencies(documents: readonly string[][]): Map<string, number> {
-  const df = new Map<string, number>();
-  for (const document of documents) for (const term of new Set(document)) df.set(term, (df.get(term) ?? 0) + 1);
-  const n = documents.length;
-  return new Map([...df].map(([term, count]) => [term, Math.log((1 + n) / (1 + count)) + 1]));
-}
-
-/** Cosine of two TF-IDF vectors (raw term counts times idf). */
-export function tfidfCosine(a: readonly string[], b: readonly string[], idf: ReadonlyMap<string, number>): number {
-  const vector = (terms: readonly string[]) => {
-    const counts = new Map<string, number>();
-    for (const term of terms) counts.set(term, (counts.get(term) ?? 0) + 1);
-    return new Map([...counts].map(([term, count]) => [term, count * (idf.get(term) ?? 1)]));
-  };
-  const va = vector(a);
-  const vb = vector(b);
-  let dot = 0;
-  for (const [term, weight] of va) dot += weight * (vb.get(term) ?? 0);
-  const norm = (v: Map<string, number>) => Math.sqrt([...v.values()].reduce((sum, w) => sum + w * w, 0));
-  const denominator = norm(va) * norm(vb);
-  return denominator === 0 ? 0 : dot / denominator;
-}
-
 export interface MatchPair {
   /** Index of the example in the test data. */
   example: number;
@@ -104,18 +74,6 @@ export async function weightedScores(pairs: readonly MatchPair[], similarity: (t
   const sections = Object.keys(SECTION_WEIGHTS) as Section[];
   const values = await similarity(pairs.flatMap((pair) => sections.map((section): [string, string] => [pair.sections[section], pair.job])));
   return pairs.map((_, p) => sections.reduce((sum, section, s) => sum + SECTION_WEIGHTS[section] * values[p * sections.length + s]!, 0));
-}
-
-/** TF-IDF cosine with the idf fitted on the evaluated resumes' sections and jobs. */
-export function tfidfSimilarity(texts: Array<[string, string]>): number[] {
-  const tokenised = texts.map(([a, b]): [string[], string[]] => [contentTokens(a), contentTokens(b)]);
-  const documents = new Map<string, string[]>();
-  texts.forEach(([a, b], i) => {
-    documents.set(a, tokenised[i]![0]);
-    documents.set(b, tokenised[i]![1]);
-  });
-  const idf = inverseDocumentFrequencies([...documents.values()]);
-  return tokenised.map(([a, b]) => tfidfCosine(a, b, idf));
 }
 
 /** The baseline's answer in the form a model gives it, so the same metrics read it. */

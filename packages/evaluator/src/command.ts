@@ -6,6 +6,7 @@ import type { EvalWiring } from "./evaluate-models.js";
 import type { SystemFlags } from "./systems.js";
 
 export type { EvalWiring } from "./evaluate-models.js";
+export { matchCommand } from "./match-command.js";
 
 interface EvalOptions extends SystemFlags {
   testData?: string;
@@ -33,7 +34,8 @@ export function evalCommand(wiring: EvalWiring = {}): Command {
     .option("--json-schema", "also evaluate each model with its JSON answers (resume_parse, match_score) constrained to their schema, as <name>+schema; GGUF models only (eval.json_schema)")
     .option("--out <dir>", "where the report goes (default: eval/<name>-<time> under the workdir)")
     .option("--predictions <file>", "score outputs produced elsewhere: JSONL of {prompt, prediction}, one per test example")
-    .addOption(new Option("--baseline <method>", "add a match-score baseline: tfidf (section-weighted TF-IDF cosine) or embedding (repeatable)").argParser(baselineMethods))
+    .addOption(new Option("--baseline <method>", "add a match-score baseline: tfidf (section-weighted TF-IDF cosine of a trained matcher) or embedding (repeatable)").argParser(baselineMethods))
+    .option("--matcher <name_or_dir>", "the TF-IDF baseline's matcher (ats-lora match train); default the newest under models/, else one fitted on the training rows beside the test data")
     .option("--limit <n>", "only the first n test examples (a quick look; intervals get wide)", positiveInt)
     .option("--seed <n>", "generation and bootstrap seed (training.seed)", nonNegativeInt)
     .option("--gate", "fail (exit 3) when the model is clearly worse than what it is compared with (without --compare: the production adapter) on any counted metric, or misses a --require")
@@ -80,7 +82,8 @@ failed metric.`,
       const result = await withCtrlC((signal) => evaluateModels(input, context, { signal, onEvent: events.onEvent }), () => context.reporter.info(stopping)).finally(events.done);
       const files = result.report_files;
       const gateLines = result.gate === undefined ? "" : result.gate.passed ? `\n\ngate: passed (${result.gate.system} against ${result.gate.against.join(", ") || "its thresholds"})` : `\n\ngate: FAILED\n${result.gate.summary.map((line) => `  - ${line}`).join("\n")}`;
-      context.reporter.result(result, () => `${renderSummary(result)}${gateLines}\n\nreport: ${files.html}\n        ${files.markdown}, ${files.json}, ${files.predictions}`);
+      const tracked = result.mlflow ? `\nMLflow: ${result.mlflow.url}` : "";
+      context.reporter.result(result, () => `${renderSummary(result)}${gateLines}\n\nreport: ${files.html}\n        ${files.markdown}, ${files.json}, ${files.predictions}${tracked}`);
       if (result.gate !== undefined && !result.gate.passed) process.exitCode = ExitCode.gateFailed;
     });
 }

@@ -9,6 +9,7 @@ import {
   writeModelCard,
   type AtsConfig,
   type EvalEngine,
+  type MlflowRun,
   type OperationContext,
   type OperationOptions,
 } from "@ats-lora/core";
@@ -19,6 +20,7 @@ import { attachMetadata, readTestData, resolveTestFile, type EvalExample, type M
 import { writeReport, type ReportFiles } from "./report.js";
 import type { EvalReport } from "./report-types.js";
 import { needsModel, withSchemaSystems, type SystemSpec } from "./systems.js";
+import { trackEval } from "./tracking.js";
 
 /** What the cli wires in, so this package depends on neither the trainer, the rag store nor the feedback store. */
 export interface EvalWiring {
@@ -61,8 +63,8 @@ export interface EvaluateModelsInput extends EvalWiring {
   gate?: { requirements: Requirement[] };
 }
 
-/** What `eval --json` prints: the report and where its files are, and with --gate the gate's outcome. */
-export type EvaluateModelsResult = EvalReport & { report_files: ReportFiles; gate?: GateResult };
+/** What `eval --json` prints: the report and where its files are, with --gate the gate's outcome, and the MLflow run where tracked. */
+export type EvaluateModelsResult = EvalReport & { report_files: ReportFiles; gate?: GateResult; mlflow?: MlflowRun };
 
 /**
  * Runs and scores each system on the held-out set and writes the report (report.json, .md, .html and
@@ -118,10 +120,13 @@ export async function evaluateModels(input: EvaluateModelsInput, context: Operat
       onStage: (message) => onEvent?.({ type: "stage", message }),
       signal,
       now: input.now,
+      modelsDir: paths.models,
     });
     const reportFiles = writeReport(report, records, outDir, { prompts: config.prompts });
     recordInAdapterCards(report, systems, reportFiles.json);
-    return input.gate === undefined ? { ...report, report_files: reportFiles } : { ...report, report_files: reportFiles, gate: applyGate(report, input.gate.requirements) };
+    const gate = input.gate === undefined ? undefined : applyGate(report, input.gate.requirements);
+    const mlflow = await trackEval(config, report, reportFiles, gate, (message) => onEvent?.({ type: "warning", message }));
+    return { ...report, report_files: reportFiles, ...(gate ? { gate } : {}), ...(mlflow ? { mlflow } : {}) };
   } finally {
     signal?.removeEventListener("abort", cancel);
     await embedder?.close();

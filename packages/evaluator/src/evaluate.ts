@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { buildPrompt, InputError, pairedBootstrapMany, parsePrompt, silentProgress, taskAnswerJsonSchema, throwIfAborted, type AtsConfig, type ProgressSink } from "@ats-lora/core";
 import { cosine } from "@ats-lora/embeddings";
-import { baselineOutput, matchPairs, tfidfSimilarity, weightedScores } from "./baseline.js";
+import { baselineOutput, matchPairs, weightedScores } from "./baseline.js";
+import { matcherForEval, type MatcherScorer } from "./matcher.js";
 import { matchPredictions, type EvalExample } from "./held-out-set.js";
 import { plainVerdict, signed } from "./report.js";
 import type { Comparison, EmbedderIdentity, EvalReport, ExampleRecord, MetricComparison, RetrievalSettings, SystemReport, TrainingLog } from "./report-types.js";
@@ -86,6 +87,8 @@ export interface EvaluateOptions {
   /** Checked between systems and stages; a running generate or score stops through the runner's cancel (evaluateModels wires it). */
   signal?: AbortSignal;
   now?: Date;
+  /** Where the TF-IDF baseline looks for trained matchers (the newest is used); default: none, it fits on training rows. */
+  modelsDir?: string;
 }
 
 const INTERRUPTED_HINT = "nothing was written; run the command again to evaluate";
@@ -102,11 +105,17 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
   const prompts = options.retriever ? await withRetrieved(examples, options.retriever, config, options.testFile) : examples.map((example) => example.prompt);
   const limits = examples.map((example) => tokenLimit(example.task, options));
 
+  // The TF-IDF baselines' matchers: trained ones, or fitted on training rows (the report says which).
+  const matchers = new Map(
+    options.systems.flatMap((system) =>
+      system.role === "baseline" && system.method === "tfidf" ? [[system.name, matcherForEval(system.matcher, options.modelsDir, options.testFile, examples, config.prompts)] as const] : [],
+    ),
+  );
   const outputs = new Map<string, Array<SystemOutput | null>>();
   const losses: LossCache = new Map();
   for (const system of options.systems) {
     throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
-    outputs.set(system.name, await systemOutputs(system, examples, prompts, limits, options, progress, stage, losses));
+    outputs.set(system.name, await systemOutputs(system, examples, prompts, limits, options, progress, stage, losses, matchers.get(system.name)?.scorer));
   }
 
   throwIfAborted(options.signal, "evaluation", INTERRUPTED_HINT);
@@ -156,6 +165,7 @@ export async function evaluate(options: EvaluateOptions): Promise<{ report: Eval
       ...("jsonSchema" in system && system.jsonSchema ? { json_schema: true } : {}),
       ...("file" in system ? { file: system.file } : {}),
       ...("method" in system ? { method: system.method } : {}),
+      ...(matchers.has(system.name) ? { matcher: matchers.get(system.name)!.source } : {}),
       answered: own.filter((row) => row !== null).length,
       metrics,
       intervals,
@@ -284,6 +294,7 @@ async function systemOutputs(
   progress: ProgressSink,
   stage: (message: string) => void,
   lossCache: LossCache,
+  matcher: MatcherScorer | undefined,
 ): Promise<Array<SystemOutput | null>> {
   if (system.role === "predictions") {
     const rows = matchPredictions(system.file, examples, { allowExtra: options.partialTestData });
@@ -299,8 +310,8 @@ async function systemOutputs(
     stage(`baseline ${system.method}: scoring the match-score examples`);
     const pairs = matchPairs(examples, options.config.prompts);
     const similarity =
-      system.method === "tfidf"
-        ? async (texts: Array<[string, string]>) => tfidfSimilarity(texts)
+      matcher !== undefined
+        ? async (texts: Array<[string, string]>) => texts.map(([a, b]) => matcher.similarity(a, b))
         : async (texts: Array<[string, string]>) => {
             const { vectors } = await options.embedder.embed(texts.flat());
             return texts.map((_, i) => cosine(vectors[2 * i]!, vectors[2 * i + 1]!));

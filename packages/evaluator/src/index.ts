@@ -8,3 +8,5 @@ export * from "./report-types.js";
 export * from "./report.js";
 export * from "./evaluate-models.js";
 export * from "./gate.js";
+export * from "./matcher.js";
+export * from "./tracking.js";

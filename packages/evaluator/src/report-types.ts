@@ -1,4 +1,5 @@
 import type { BaselineMethod } from "./baseline.js";
+import type { MatcherSource } from "./matcher.js";
 import type { fieldBreakdown, ExampleScores, SystemOutput } from "./score.js";
 import type { ModelRef, SystemSpec } from "./systems.js";
 
@@ -30,6 +31,8 @@ export interface SystemReport {
   json_schema?: boolean;
   file?: string;
   method?: BaselineMethod;
+  /** The TF-IDF baseline's matcher: a trained one, or what it was fitted on. */
+  matcher?: MatcherSource;
   /** Examples this system answered (a baseline answers match scores only). */
   answered: number;
   /** Metrics by group: `overall`, then each task. */

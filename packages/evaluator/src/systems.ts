@@ -15,7 +15,8 @@ export type SystemSpec =
   | { name: string; role: "model" | "base" | "compare"; model: ModelRef; jsonSchema?: true }
   /** Outputs from a file; `model`, when given, is what produced them: it scores the references' loss. */
   | { name: string; role: "predictions"; file: string; model?: ModelRef }
-  | { name: string; role: "baseline"; method: BaselineMethod };
+  /** `matcher`: the TF-IDF baseline's trained matcher (a folder, or a name under models/); default the newest. */
+  | { name: string; role: "baseline"; method: BaselineMethod; matcher?: string };
 
 /** The eval flags that name systems. */
 export interface SystemFlags {
@@ -24,6 +25,8 @@ export interface SystemFlags {
   compare?: string;
   predictions?: string;
   baseline?: string[];
+  /** The trained matcher of --baseline tfidf. */
+  matcher?: string;
 }
 
 /** The systems the flags name, the evaluated one first. */
@@ -51,7 +54,10 @@ export function systemsFrom(flags: SystemFlags): SystemSpec[] {
   }
   if (flags.base && systems.length > 0) systems.push({ name: unique("base"), role: "base", model: { model: flags.base } });
   if (flags.compare) systems.push({ name: unique(modelName(flags.compare)), role: "compare", model: { model: flags.compare, base: flags.base ?? null } });
-  for (const method of flags.baseline ?? []) systems.push({ name: unique(`baseline-${method}`), role: "baseline", method: method as BaselineMethod });
+  for (const method of flags.baseline ?? []) {
+    systems.push({ name: unique(`baseline-${method}`), role: "baseline", method: method as BaselineMethod, ...(method === "tfidf" && flags.matcher ? { matcher: flags.matcher } : {}) });
+  }
+  if (flags.matcher && !flags.baseline?.includes("tfidf")) throw new InputError("--matcher chooses the TF-IDF baseline's matcher: pass --baseline tfidf too");
   if (flags.base && systems.length === 1) throw new InputError("--base compares a model with its base: pass --model too");
   return systems;
 }

@@ -7,9 +7,9 @@ import { configuredBase, weightBytes } from "./folders.js";
 export interface ModelListing {
   name: string;
   path: string;
-  /** base: pulled (a base model.json); adapter: a PEFT adapter; model: any other model folder or .gguf file. */
-  kind: "base" | "adapter" | "model";
-  format: "gguf" | "hf" | "peft";
+  /** base: pulled (a base model.json); adapter: a PEFT adapter; matcher: a TF-IDF matcher (match train); model: any other model folder or .gguf file. */
+  kind: "base" | "adapter" | "matcher" | "model";
+  format: "gguf" | "hf" | "peft" | "tfidf";
   /** The weights' bytes: the base file, the adapter's weights (not its exports), or the folder's weight files. */
   size_bytes: number;
   /** An adapter's base: from its model.json lineage, else its adapter_config.json; null for the others. */
@@ -72,6 +72,12 @@ function describeFolder(dir: string, registry: Registry, warn: (message: string)
   const modified = fs.statSync(dir).mtime.toISOString();
   if (card?.kind === "base") {
     return { name, path: dir, kind: "base", format: card.format, size_bytes: card.size_bytes, base: null, exports: [], created_at: card.pulled_at, stage: null, lineage: null };
+  }
+  if (card?.kind === "matcher") {
+    const file = path.join(dir, card.file);
+    const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+    const lineage = { base_sha256: null, dataset: card.dataset, settings_sha256: null, parent: null, evals: 0 };
+    return { name, path: dir, kind: "matcher", format: "tfidf", size_bytes: size, base: null, exports: [], created_at: card.created_at, stage: null, lineage };
   }
   const files = fs.readdirSync(dir);
   if (card?.kind === "adapter" || files.includes("adapter_config.json")) {

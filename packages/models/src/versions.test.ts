@@ -31,16 +31,16 @@ function adapter(context: OperationContext, name: string, manifestSha: string): 
 }
 
 describe("adapter versions", () => {
-  it("promotes to production and staging, lists each adapter's stage and lineage, and rolls back one promotion at a time", () => {
+  it("promotes to production and staging, lists each adapter's stage and lineage, and rolls back one promotion at a time", async () => {
     const context = workdir();
     adapter(context, "v1", "1".repeat(64));
     adapter(context, "v2", "2".repeat(64));
     adapter(context, "v3", "3".repeat(64));
     expect(listModels(context)).toMatchObject({ production: null, staging: null });
 
-    expect(promoteModel({ name: "v1" }, context)).toMatchObject({ stage: "production", model: "v1", previous: null, registry: registryFile(context.paths.models) });
-    expect(promoteModel({ name: "v2" }, context)).toMatchObject({ model: "v2", previous: "v1" });
-    expect(promoteModel({ name: "v3", stage: "staging" }, context)).toMatchObject({ stage: "staging", model: "v3", previous: null });
+    expect(await promoteModel({ name: "v1" }, context)).toMatchObject({ stage: "production", model: "v1", previous: null, registry: registryFile(context.paths.models) });
+    expect(await promoteModel({ name: "v2" }, context)).toMatchObject({ model: "v2", previous: "v1" });
+    expect(await promoteModel({ name: "v3", stage: "staging" }, context)).toMatchObject({ stage: "staging", model: "v3", previous: null });
     const listed = listModels(context);
     expect(listed).toMatchObject({ production: "v2", staging: "v3" });
     expect(listed.models.map((model) => [model.name, model.stage])).toEqual([["v1", null], ["v2", "production"], ["v3", "staging"]]);
@@ -54,23 +54,23 @@ describe("adapter versions", () => {
 
     // v1 → v2 → v4 → rollback → v2 → rollback → v1, then nothing before v1.
     adapter(context, "v4", "4".repeat(64));
-    promoteModel({ name: "v4" }, context);
-    expect(rollbackModel({}, context)).toMatchObject({ stage: "production", model: "v2", previous: "v4" });
-    expect(rollbackModel({}, context)).toMatchObject({ model: "v1", previous: "v2" });
-    expect(() => rollbackModel({}, context)).toThrow(/nothing to roll production back to: v1 is the first adapter promoted/);
+    await promoteModel({ name: "v4" }, context);
+    expect(await rollbackModel({}, context)).toMatchObject({ stage: "production", model: "v2", previous: "v4" });
+    expect(await rollbackModel({}, context)).toMatchObject({ model: "v1", previous: "v2" });
+    await expect(rollbackModel({}, context)).rejects.toThrow(/nothing to roll production back to: v1 is the first adapter promoted/);
     expect(listModels(context)).toMatchObject({ production: "v1", staging: "v3" });
   });
 
-  it("refuses what is not an adapter under models/, and a damaged registry, naming them", () => {
+  it("refuses what is not an adapter under models/, and a damaged registry, naming them", async () => {
     const context = workdir();
-    expect(() => promoteModel({ name: "v9" }, context)).toThrow(NotFoundError);
-    expect(() => promoteModel({ name: "../elsewhere" }, context)).toThrow(/is not a model folder name/);
+    await expect(promoteModel({ name: "v9" }, context)).rejects.toThrow(NotFoundError);
+    await expect(promoteModel({ name: "../elsewhere" }, context)).rejects.toThrow(/is not a model folder name/);
     fs.mkdirSync(path.join(context.paths.models, "smollm2"), { recursive: true });
-    expect(() => promoteModel({ name: "smollm2" }, context)).toThrow(/is not a trained adapter \(its model.json is missing\)/);
-    expect(() => rollbackModel({ stage: "staging" }, context)).toThrow(/no adapter was ever promoted/);
+    await expect(promoteModel({ name: "smollm2" }, context)).rejects.toThrow(/is not a trained adapter \(its model.json is missing\)/);
+    await expect(rollbackModel({ stage: "staging" }, context)).rejects.toThrow(/no adapter was ever promoted/);
     adapter(context, "v1", "1".repeat(64));
     fs.writeFileSync(registryFile(context.paths.models), JSON.stringify({ format_version: 1, production: 3, staging: null, history: [] }));
-    expect(() => promoteModel({ name: "v1" }, context)).toThrow(InputError);
+    await expect(promoteModel({ name: "v1" }, context)).rejects.toThrow(InputError);
     expect(() => listModels(context)).toThrow(/registry.json: production: /);
   });
 });

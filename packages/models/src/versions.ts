@@ -7,12 +7,16 @@ import {
   readModelCard,
   readRegistry,
   registryFile,
+  writeAdapterReadme,
+  writeModelCard,
   writeRegistry,
   type AdapterCard,
   type OperationContext,
+  type OperationOptions,
   type Registry,
   type Stage,
 } from "@ats-lora/core";
+import { artifactFiles, moveAlias, numericMetrics, registerVersion, TrackedRun, trackingTarget, type RegisteredVersion } from "@ats-lora/tracking";
 
 // Adapter versions: which one is in production or staging (models/registry.json), promotions and rollbacks, and
 // one adapter's whole card.
@@ -28,6 +32,8 @@ export interface StageChange {
   model: string | null;
   previous: string | null;
   registry: string;
+  /** The MLflow registered version the stage's alias now points at; absent without tracking or when it failed (a warning says why). */
+  mlflow?: RegisteredVersion;
 }
 
 /** An adapter folder under models/ with its card; anything else is an error that says what the name is. */
@@ -42,22 +48,68 @@ export function adapterCard(context: OperationContext, name: string): { path: st
   return { path: dir, card };
 }
 
-/** `models promote NAME`: the adapter becomes the stage's (production by default); the one before is kept for rollback. */
-export function promoteModel(input: PromoteInput, context: OperationContext): StageChange {
+/**
+ * `models promote NAME`: the adapter becomes the stage's (production by default); the one before is kept for
+ * rollback. With MLflow tracking, the adapter is also registered as a version of tracking.registered_model (its
+ * training run's adapter artifacts; an adapter trained without tracking gets a run now) and the alias named by the
+ * stage moves to it. The local registry is what serve reads: a tracking failure is a warning, never a failed promotion.
+ */
+export async function promoteModel(input: PromoteInput, context: OperationContext, options: OperationOptions = {}): Promise<StageChange> {
   const stage = input.stage ?? "production";
-  adapterCard(context, input.name);
+  const { path: dir, card } = adapterCard(context, input.name);
   const registry = readRegistry(context.paths.models);
   const previous = registry[stage];
   const next: Registry = { ...registry, [stage]: input.name, history: [...registry.history, { at: new Date().toISOString(), stage, action: "promote", model: input.name, previous }] };
   writeRegistry(context.paths.models, next);
-  return { stage, model: input.name, previous, registry: registryFile(context.paths.models) };
+  const change: StageChange = { stage, model: input.name, previous, registry: registryFile(context.paths.models) };
+  const warn = (message: string) => options.onEvent?.({ type: "warning", message });
+  const { target } = trackingTarget(context.config);
+  if (target === null) return change;
+  try {
+    const run = card.mlflow?.run ?? (await trackAdapterNow(input.name, dir, card, context, warn));
+    if (run === undefined) return change;
+    const registered = await registerVersion(context.config, {
+      registeredModel: target.registeredModel,
+      description: "LoRA adapters trained by ats-lora from reviewers' feedback",
+      run,
+      artifactDir: "adapter",
+      alias: stage,
+      tags: { "ats_lora.name": input.name, "ats_lora.base_sha256": card.base.sha256 ?? "" },
+    });
+    const current = readModelCard(dir) as AdapterCard;
+    const versions = current.mlflow?.versions ?? [];
+    if (!versions.some((v) => v.registered_model === registered.registered_model && v.version === registered.version)) {
+      const updated: AdapterCard = { ...current, mlflow: { run, versions: [...versions, { registered_model: registered.registered_model, version: registered.version }] } };
+      writeModelCard(dir, updated);
+      writeAdapterReadme(dir, updated, stage);
+    }
+    change.mlflow = registered;
+  } catch (error) {
+    warn(`${stage} is ${input.name} here (${change.registry}), but registering it on MLflow at ${target.uri} failed: ${(error as Error).message}`);
+  }
+  return change;
+}
+
+/** An MLflow run for an adapter trained without tracking: its settings, final metrics and files, so it can be registered. */
+async function trackAdapterNow(name: string, dir: string, card: AdapterCard, context: OperationContext, warn: (message: string) => void) {
+  const tracked = await TrackedRun.start(
+    context.config,
+    { name, params: { ...(card.training_args ?? {}), base: card.base.path }, tags: { "ats_lora.kind": "adapter", "ats_lora.output_dir": dir, "ats_lora.logged_at": "promote" }, localRecord: dir },
+    warn,
+  );
+  if (tracked === undefined) return undefined;
+  tracked.logMetrics(numericMetrics(card.metrics ?? {}, Number(card.metrics?.steps ?? 0), "final."));
+  if (context.config.tracking.log_artifacts) await tracked.logArtifacts(artifactFiles(dir), "adapter");
+  const run = await tracked.finish("FINISHED");
+  if (run) writeModelCard(dir, { ...card, mlflow: { run, versions: [] } });
+  return run;
 }
 
 /**
  * `models rollback`: the stage goes back to the adapter it held before its latest promotion (promotions stack;
- * each rollback takes one off).
+ * each rollback takes one off). With tracking, the stage's alias goes back to that adapter's registered version.
  */
-export function rollbackModel(input: { stage?: Stage }, context: OperationContext): StageChange {
+export async function rollbackModel(input: { stage?: Stage }, context: OperationContext, options: OperationOptions = {}): Promise<StageChange> {
   const stage = input.stage ?? "production";
   const registry = readRegistry(context.paths.models);
   const stack = promotionStack(registry, stage);
@@ -72,7 +124,22 @@ export function rollbackModel(input: { stage?: Stage }, context: OperationContex
     throw new InputError(`${stage} would go back to ${back}, whose folder is gone from ${context.paths.models}`, { hint: `promote an adapter that exists: ats-lora models promote NAME --stage ${stage}` });
   }
   writeRegistry(context.paths.models, { ...registry, [stage]: back, history: [...registry.history, { at: new Date().toISOString(), stage, action: "rollback", model: back, previous: current }] });
-  return { stage, model: back, previous: current, registry: registryFile(context.paths.models) };
+  const change: StageChange = { stage, model: back, previous: current, registry: registryFile(context.paths.models) };
+  const { target } = trackingTarget(context.config);
+  if (target === null) return change;
+  const version = (readModelCard(path.join(context.paths.models, back)) as AdapterCard | undefined)?.mlflow?.versions.findLast((v) => v.registered_model === target.registeredModel);
+  const warn = (message: string) => options.onEvent?.({ type: "warning", message });
+  if (version === undefined) {
+    warn(`${stage} is ${back} again here, but ${back} has no version of ${target.registeredModel} on MLflow: the alias ${stage} stays where it is (promote ${back} to register it)`);
+    return change;
+  }
+  try {
+    await moveAlias(context.config, target.registeredModel, stage, version.version);
+    change.mlflow = { registered_model: target.registeredModel, version: version.version, alias: stage, reused: true };
+  } catch (error) {
+    warn(`${stage} is ${back} again here, but moving the alias on MLflow at ${target.uri} failed: ${(error as Error).message}`);
+  }
+  return change;
 }
 
 /** The adapters a stage has held, oldest first, rollbacks taken off: its last is what it holds now. */

@@ -380,7 +380,7 @@ describe("serve: the production adapter", () => {
       writeModelCard(folder, { kind: "adapter", base: reference, training_format: "sft", created_at: new Date().toISOString() });
       await writeLoraAdapter(path.join(folder, "adapter-f16.gguf"), modelFile, { bScale });
     }
-    promoteModel({ name: "v1" }, prodContext);
+    await promoteModel({ name: "v1" }, prodContext);
     const running = await startServer({ host: "127.0.0.1", port: 0, base: { name: "smollm2", base: modelFile, adapters: [] }, adapters: [], token: null, version: "test" }, prodContext);
     const answeredBy = async () => {
       const response = await fetch(`${running.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "ats", messages: QUESTION, max_tokens: 1, store: false }) });
@@ -394,11 +394,11 @@ describe("serve: the production adapter", () => {
     try {
       expect(running.production.error).toBeNull();
       expect(await answeredBy()).toBe("v1");
-      promoteModel({ name: "v2" }, prodContext);
+      await promoteModel({ name: "v2" }, prodContext);
       await until("v2");
       const listed = (await (await fetch(`${running.url}/v1/models`)).json()) as { data: Array<{ id: string }> };
       expect(listed.data.map((model) => model.id)).toEqual(["smollm2", "v1", "v2", "ats"]);
-      rollbackModel({}, prodContext);
+      await rollbackModel({}, prodContext);
       await until("v1");
       const overview = (await (await fetch(`${running.url}/api/overview`)).json()) as { serving: unknown };
       expect(overview.serving).toEqual({ production: "v1", error: null });

@@ -2,9 +2,9 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { InputError } from "@ats-lora/core";
+import { InputError, reserveModelFolder } from "@ats-lora/core";
 import { describe, expect, it } from "vitest";
-import { LOCK_FILE, lockOutputFolder, prepareOutputFolder, reserveModelFolder, SETTINGS_FILE, type RunSettings } from "./output-folder.js";
+import { LOCK_FILE, lockOutputFolder, prepareOutputFolder, SETTINGS_FILE, type RunSettings } from "./output-folder.js";
 
 const temp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "ats-output-"));
 

@@ -241,27 +241,3 @@ function readSettings(file: string): { hash: string; settings: Partial<RunSettin
   }
   return "unreadable";
 }
-
-/**
- * Reserves models/PREFIXN with the next free N, atomically: mkdir of the new folder (not recursive) fails with
- * EEXIST when another run took that N first, and then the next N is tried.
- */
-export function reserveModelFolder(models: string, prefix = "ats_lora_v"): string {
-  fs.mkdirSync(models, { recursive: true });
-  const pattern = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(\\d+)$`);
-  let next = 1;
-  for (const name of fs.readdirSync(models)) {
-    const match = pattern.exec(name);
-    if (match) next = Math.max(next, Number(match[1]) + 1);
-  }
-  for (;;) {
-    const candidate = path.join(models, `${prefix}${next}`);
-    try {
-      fs.mkdirSync(candidate);
-      return candidate;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      next += 1;
-    }
-  }
-}

@@ -4,6 +4,7 @@ import {
   fingerprintBase,
   InputError,
   readRegistry,
+  reserveModelFolder,
   trainingPairsFile,
   writeAdapterReadme,
   writeModelCard,
@@ -15,10 +16,11 @@ import {
 } from "@ats-lora/core";
 import type { z } from "zod";
 import { resolveModelArgument } from "@ats-lora/worker";
-import { fileSha256, lockOutputFolder, prepareOutputFolder, reserveModelFolder, settingsHash, type RunSettings } from "./output-folder.js";
+import { fileSha256, lockOutputFolder, prepareOutputFolder, settingsHash, type RunSettings } from "./output-folder.js";
 import type { Notification, ResultOf, TrainParams } from "@ats-lora/worker";
 import { checkTrainingData, type TrainingDataSummary } from "./training-data.js";
 import { WorkerClient } from "@ats-lora/worker";
+import { artifactFiles, numericMetrics, TrackedRun } from "@ats-lora/tracking";
 
 /**
  * What one training run takes besides the configuration. The base model (model.base), the format
@@ -67,7 +69,9 @@ export type TrainEvent =
       method: "started";
       params: { worker: ResultOf<"initialize">; worker_pid: number | undefined; data: TrainingDataSummary; output_dir: string; log_file: string };
     }
-  | { method: "cancelling"; params: Record<string, never> };
+  | { method: "cancelling"; params: Record<string, never> }
+  /** Something the run goes on without (MLflow tracking that failed), said once. */
+  | { method: "warning"; params: { message: string } };
 
 /** What `train --json` prints last: completed (metrics, output folder) or cancelled (step reached, checkpoint). */
 export type TrainOutcome = ResultOf<"train"> & { log_file: string };
@@ -187,11 +191,59 @@ async function trainLocked(run: TrainRun, input: TrainAdapterInput, emit: (event
       overwrite: input.overwrite ?? false,
       onWarning: (message) => emit({ method: "log", params: { message } }),
     });
-    const outcome = await trainInFolder(run, data, input.python, emit, signal);
-    if (outcome.status === "completed") recordLineage(outputDir, run, base, data, outcome.metrics as Record<string, unknown>);
+    const tracked = await TrackedRun.start(
+      run.config,
+      {
+        name: path.basename(outputDir),
+        params: { ...trainParams(run), settings_sha256: settingsHash(runSettings(run)), train_rows: data.train, val_rows: data.val },
+        tags: { "ats_lora.kind": "adapter", "ats_lora.output_dir": outputDir, "ats_lora.base": run.config.model.base },
+        localRecord: `${outputDir} (metrics.json, model.json, train.log)`,
+      },
+      (message) => emit({ method: "warning", params: { message } }),
+    );
+    const trackingEmit = tracked ? trackSteps(tracked, emit) : emit;
+    let outcome: TrainOutcome;
+    try {
+      outcome = await trainInFolder(run, data, input.python, trackingEmit, signal);
+    } catch (error) {
+      await tracked?.finish("FAILED");
+      throw error;
+    }
+    if (outcome.status === "completed") {
+      const card = recordLineage(outputDir, run, base, data, outcome.metrics as Record<string, unknown>);
+      if (tracked) await finishTrackedRun(tracked, outputDir, card, outcome, run.config.tracking.log_artifacts);
+    } else await tracked?.finish("KILLED");
     return outcome;
   } finally {
     release();
+  }
+}
+
+/** Passes the run's events on, and sends each logged training loss (and learning rate, speed) to MLflow as a step metric. */
+function trackSteps(tracked: TrackedRun, emit: (event: TrainEvent) => void): (event: TrainEvent) => void {
+  let lastLogged = -1;
+  return (event) => {
+    emit(event);
+    if (event.method !== "progress" || event.params.stage !== "train") return;
+    const { loss, loss_step: step, learning_rate: learningRate, tokens_per_second: speed } = event.params;
+    if (loss == null || step == null || step === lastLogged) return;
+    lastLogged = step;
+    tracked.logMetrics(numericMetrics({ loss, learning_rate: learningRate, tokens_per_second: speed }, step));
+  };
+}
+
+/** The final metrics (the validation loss per epoch as its own history), the adapter's files, and the run's end; the run's reference goes into the card. */
+async function finishTrackedRun(tracked: TrackedRun, outputDir: string, card: AdapterCard, outcome: TrainOutcome & { status: "completed" }, logArtifacts: boolean): Promise<void> {
+  const metrics = outcome.metrics as Record<string, unknown>;
+  const { val_loss_by_epoch: byEpoch, ...final } = metrics;
+  tracked.logMetrics(numericMetrics(final, Number(metrics.steps ?? 0), "final."));
+  for (const point of (byEpoch ?? []) as Array<{ step: number; loss: number; epoch: number }>) tracked.logMetrics(numericMetrics({ eval_loss: point.loss }, point.step));
+  if (logArtifacts) await tracked.logArtifacts(artifactFiles(outputDir), "adapter");
+  const reference = await tracked.finish("FINISHED");
+  if (reference) {
+    const withRun: AdapterCard = { ...card, mlflow: { run: reference, versions: [] } };
+    writeModelCard(outputDir, withRun);
+    writeAdapterReadme(outputDir, withRun);
   }
 }
 
@@ -200,7 +252,7 @@ async function trainLocked(run: TrainRun, input: TrainAdapterInput, emit: (event
  * base), the training data (build-db's manifest hash and rows), the run's settings and their hash, its final
  * metrics, and the production adapter it is meant to replace.
  */
-function recordLineage(outputDir: string, run: TrainRun, base: BaseReference, data: TrainingDataSummary, metrics: Record<string, unknown>): void {
+function recordLineage(outputDir: string, run: TrainRun, base: BaseReference, data: TrainingDataSummary, metrics: Record<string, unknown>): AdapterCard {
   const manifestFile = path.join(run.dataDir, "manifest.json");
   let configHash: string | null = null;
   try {
@@ -224,6 +276,7 @@ function recordLineage(outputDir: string, run: TrainRun, base: BaseReference, da
   };
   writeModelCard(outputDir, card);
   writeAdapterReadme(outputDir, card);
+  return card;
 }
 
 async function trainInFolder(

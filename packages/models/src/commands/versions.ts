@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { createRunContext, STAGES, type GlobalOptions, type Stage } from "@ats-lora/core";
+import { createRunContext, renderEvents, STAGES, type GlobalOptions, type Stage } from "@ats-lora/core";
 
 /** `ats-lora models show NAME`: one adapter's card: lineage, training settings, metrics, evals, stage. */
 export function showCommand(): Command {
@@ -27,8 +27,10 @@ export function promoteCommand(): Command {
     .action(async (name: string, options: { stage: Stage }, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
       const { promoteModel } = await import("../versions.js");
-      const change = promoteModel({ name, stage: options.stage }, context);
-      context.reporter.result(change, () => `${change.stage}: ${change.model}${change.previous === null ? "" : ` (was ${change.previous})`}`);
+      const events = renderEvents(context);
+      const change = await promoteModel({ name, stage: options.stage }, context, { onEvent: events.onEvent });
+      events.done();
+      context.reporter.result(change, () => `${change.stage}: ${change.model}${change.previous === null ? "" : ` (was ${change.previous})`}${registeredLine(change.mlflow)}`);
     });
 }
 
@@ -41,7 +43,14 @@ export function rollbackCommand(): Command {
     .action(async (options: { stage: Stage }, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
       const { rollbackModel } = await import("../versions.js");
-      const change = rollbackModel({ stage: options.stage }, context);
-      context.reporter.result(change, () => `${change.stage}: back to ${change.model} (was ${change.previous})`);
+      const events = renderEvents(context);
+      const change = await rollbackModel({ stage: options.stage }, context, { onEvent: events.onEvent });
+      events.done();
+      context.reporter.result(change, () => `${change.stage}: back to ${change.model} (was ${change.previous})${registeredLine(change.mlflow)}`);
     });
+}
+
+/** The MLflow side of a stage change, for the human rendering. */
+function registeredLine(registered: { registered_model: string; version: string; alias: string } | undefined): string {
+  return registered ? `\nMLflow: ${registered.registered_model} version ${registered.version} has the alias ${registered.alias}` : "";
 }

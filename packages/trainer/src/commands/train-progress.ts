@@ -12,7 +12,7 @@ export class ProgressDisplay {
     const { reporter } = this.context;
     if (reporter.json) {
       process.stdout.write(`${JSON.stringify({ event: event.method, ...event.params })}\n`);
-      if (event.method !== "started") return;
+      if (event.method !== "started" && event.method !== "warning") return;
     }
     switch (event.method) {
       case "started": {
@@ -24,6 +24,10 @@ export class ProgressDisplay {
         reporter.info(`data: ${data.train} ${data.format} training rows, ${data.val} validation rows from ${data.dir}`);
         break;
       }
+      case "warning":
+        this.clear();
+        reporter.warn(event.params.message);
+        break;
       case "log":
         this.clear();
         reporter.info(event.params.message);

@@ -31,7 +31,13 @@ class ProgressCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         if "loss" in logs:
-            self.last = {"loss": logs["loss"], "learning_rate": logs.get("learning_rate")}
+            # transformers logs after on_step_end: this is the loss of the step just ended, sent now so that the
+            # last logging step's loss is not lost and each loss is named with the step it belongs to.
+            self.last = {"loss": logs["loss"], "learning_rate": logs.get("learning_rate"), "loss_step": state.global_step}
+            self.emit(
+                "progress",
+                {"stage": "train", "step": state.global_step, "total": state.max_steps, "epoch": round(state.epoch or 0, 4), **self.last},
+            )
 
     def on_step_end(self, args, state, control, **kwargs):
         elapsed = time.monotonic() - (self.step_started or self.started)
@@ -47,6 +53,7 @@ class ProgressCallback(TrainerCallback):
                 "epoch": round(state.epoch or 0, 4),
                 "loss": self.last.get("loss"),
                 "learning_rate": self.last.get("learning_rate"),
+                "loss_step": self.last.get("loss_step"),
                 "tokens": tokens,
                 "tokens_per_second": round(tokens / elapsed, 1) if elapsed > 0 and tokens else None,
                 "eta_seconds": round(elapsed / done * remaining, 1) if done > 0 else None,

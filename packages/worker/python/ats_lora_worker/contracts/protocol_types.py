@@ -503,8 +503,11 @@ class ProgressNotification(TypedDict):
     step: int
     total: int
     epoch: NotRequired[float]
+    # The latest logged training loss (a window's mean over logging_steps).
     loss: NotRequired[float | None]
     learning_rate: NotRequired[float | None]
+    # The step whose log gave `loss` (the loss is logged after its step's progress).
+    loss_step: NotRequired[int | None]
     tokens: NotRequired[int]
     tokens_per_second: NotRequired[float | None]
     eta_seconds: NotRequired[float | None]

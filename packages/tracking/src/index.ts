@@ -1,0 +1,2 @@
+export * from "./mlflow-client.js";
+export * from "./tracked-run.js";
