@@ -321,6 +321,7 @@ function markdownExamples(report: EvalReport, examples: readonly ExampleRecord[]
 function describeSystem(system: SystemReport): string {
   if (system.model) return `${system.role}: ${system.model.model}${system.model.base ? ` on ${system.model.base}` : ""}${system.json_schema ? ", JSON answers under their schema" : ""}`;
   if (system.file) return `predictions: ${system.file}`;
+  if (system.matcher) return `baseline: ${system.method} (${system.matcher.kind === "trained" ? `matcher ${system.matcher.path}` : `${system.matcher.kind}: ${system.matcher.path}`})`;
   return `baseline: ${system.method}`;
 }
 
