@@ -78,6 +78,12 @@ describe("tracking from the command line", () => {
     const models = (JSON.parse(listed.stdout) as { models: Array<{ name: string; kind: string; lineage: { dataset: { manifest_sha256: string } } | null }> }).models;
     expect(models).toEqual([expect.objectContaining({ name: "tfidf_matcher_v1", kind: "matcher", lineage: expect.objectContaining({ dataset: expect.objectContaining({ manifest_sha256: sha256File(path.join(W, "feedback_db", "training_pairs", "manifest.json")) }) }) })]);
 
+    const shown = cli(["models", "show", "tfidf_matcher_v1"]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain("TF-IDF resume–job matcher trained");
+    expect(shown.stdout).toMatch(/\| train \| 40 \| 0\.\d{3} \|/);
+    expect(shown.stdout).toContain(`registered: ats-lora-tfidf-matcher version 1`);
+
     const scored = cli(["--json", "match", "score", "--resume", path.join(SFT, "test.jsonl"), "--job", path.join(SFT, "test.jsonl")]);
     expect(scored.code, scored.stderr).toBe(0);
     expect(JSON.parse(scored.stdout)).toMatchObject({ matcher: matcher.path, score: expect.any(Number) });

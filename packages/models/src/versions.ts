@@ -11,6 +11,7 @@ import {
   writeModelCard,
   writeRegistry,
   type AdapterCard,
+  type MatcherCard,
   type OperationContext,
   type OperationOptions,
   type Registry,
@@ -160,8 +161,31 @@ export function stageOf(registry: Registry, name: string): Stage | null {
 
 /** `models show NAME`: the adapter's card (lineage, metrics, evals), its stage and its registry history, and the card in Markdown. */
 export function showModel(name: string, context: OperationContext) {
+  const matcher = matcherCard(context, name);
+  if (matcher) return { name, path: matcher.path, stage: null, card: matcher.card, history: [], markdown: matcherCardMarkdown(name, matcher.card) };
   const { path: dir, card } = adapterCard(context, name);
   const registry = readRegistry(context.paths.models);
   const stage = stageOf(registry, name);
   return { name, path: dir, stage, card, history: registry.history.filter((event) => event.model === name || event.previous === name), markdown: adapterCardMarkdown(name, card, stage) };
+}
+
+/** A TF-IDF matcher folder's card (`match train`), or undefined when the name is something else. */
+function matcherCard(context: OperationContext, name: string): { path: string; card: MatcherCard } | undefined {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) return undefined;
+  const dir = path.join(context.paths.models, name);
+  const card = fs.existsSync(dir) ? readModelCard(dir) : undefined;
+  return card?.kind === "matcher" ? { path: dir, card } : undefined;
+}
+
+function matcherCardMarkdown(name: string, card: MatcherCard): string {
+  const lines = [`# ${name}`, "", `TF-IDF resume–job matcher trained ${card.created_at}.`, "", "## Lineage", ""];
+  lines.push(`- training rows: ${card.dataset.path} (sha256 ${card.data_sha256}; build-db manifest sha256 ${card.dataset.manifest_sha256 ?? "none"})`);
+  if (card.mlflow) lines.push(`- MLflow run: ${card.mlflow.run.url}`, ...card.mlflow.versions.map((v) => `- registered: ${v.registered_model} version ${v.version}`));
+  lines.push("", "## Settings", "", "| setting | value |", "| --- | --- |", ...Object.entries(card.settings).map(([key, value]) => `| ${key} | ${JSON.stringify(value)} |`));
+  lines.push("", "## Agreement with the reviewers' scores", "", "| rows | pairs | Spearman | Pearson | MAE |", "| --- | ---: | ---: | ---: | ---: |");
+  for (const split of ["train", "val"] as const) {
+    const fit = card.metrics[split] as { pairs: number; spearman: number; pearson: number; mae: number } | null | undefined;
+    lines.push(fit ? `| ${split} | ${fit.pairs} | ${fit.spearman.toFixed(3)} | ${fit.pearson.toFixed(3)} | ${fit.mae.toFixed(3)} |` : `| ${split} | 0 | – | – | – |`);
+  }
+  return `${lines.join("\n")}\n`;
 }

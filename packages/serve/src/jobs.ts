@@ -50,6 +50,8 @@ export const JobSchema = z.object({
   /** A cancelled run's newest checkpoint, from which `ats-lora train --resume` continues. */
   checkpoint: z.string().nullable(),
   error: z.string().nullable(),
+  /** What the run went on without (MLflow tracking that failed). */
+  warnings: z.array(z.string()),
   request: JobRequestSchema,
 });
 export type Job = z.output<typeof JobSchema>;
@@ -88,6 +90,7 @@ export class FineTuningJobs {
       model: null,
       checkpoint: null,
       error: null,
+      warnings: [],
       request,
     };
     const stop = new AbortController();
@@ -164,6 +167,7 @@ export class FineTuningJobs {
           Object.assign(job, { step: event.params.step, total: event.params.total, loss: event.params.loss ?? job.loss, eta_seconds: event.params.eta_seconds ?? null });
         }
         if (event.method === "checkpoint") job.checkpoint = event.params.path;
+        if (event.method === "warning") job.warnings.push(event.params.message);
       },
     });
     if (outcome.status === "cancelled") return { status: "cancelled", step: outcome.step, checkpoint: outcome.checkpoint ?? job.checkpoint };

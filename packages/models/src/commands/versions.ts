@@ -1,11 +1,11 @@
 import { Command, Option } from "commander";
 import { createRunContext, renderEvents, STAGES, type GlobalOptions, type Stage } from "@ats-lora/core";
 
-/** `ats-lora models show NAME`: one adapter's card: lineage, training settings, metrics, evals, stage. */
+/** `ats-lora models show NAME`: one adapter's card (lineage, training settings, metrics, evals, stage), or a matcher's. */
 export function showCommand(): Command {
   return new Command("show")
-    .description("one adapter's model card: base and its hash, training data hash and rows, settings, metrics, eval verdicts, stage")
-    .argument("<name>", "the adapter's folder under models/")
+    .description("one adapter's model card: base and its hash, training data hash and rows, settings, metrics, eval verdicts, stage, MLflow run and versions (or a TF-IDF matcher's card)")
+    .argument("<name>", "the adapter's or matcher's folder under models/")
     .addHelpText("after", "\nExamples:\n  $ ats-lora models show ats_lora_v2\n  $ ats-lora --workdir W models show ats_lora_v2 --json")
     .action(async (name: string, _options: unknown, cmd: Command) => {
       const context = createRunContext(cmd.optsWithGlobals<GlobalOptions>());
