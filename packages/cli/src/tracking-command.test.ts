@@ -3,7 +3,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { bundledDataDir, buildPrompt, loadConfig, sha256File } from "@ats-lora/core";
+import { loadConfig, sha256File } from "@ats-lora/core";
+import { bundledTaskRows } from "@ats-lora/core/testing";
 import { MlflowClient } from "@ats-lora/tracking";
 import { startMlflowServer, type MlflowTestServer } from "@ats-lora/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,13 +26,7 @@ function cli(args: string[], env: Record<string, string> = {}) {
 beforeAll(async () => {
   server = await startMlflowServer();
   // The bundled match-score interactions as build-db's rows: 40 to train on, the rest held out.
-  const rows = fs
-    .readFileSync(path.join(bundledDataDir(), "samples", "one_page_resumes.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => JSON.parse(line) as { task: string; query: string; context: string[]; response: string; feedback?: { ideal_response?: string | null } })
-    .filter((row) => row.task === "match_score")
-    .map((row) => ({ task: row.task, prompt: buildPrompt({ task: row.task, query: row.query, context: row.context }, config.prompts), completion: row.feedback?.ideal_response ?? row.response }));
+  const rows = bundledTaskRows("one_page_resumes.jsonl", "match_score", config.prompts);
   fs.mkdirSync(SFT, { recursive: true });
   const write = (name: string, part: object[]) => fs.writeFileSync(path.join(SFT, name), part.map((row) => JSON.stringify(row)).join("\n") + "\n");
   write("train.jsonl", rows.slice(0, 40));

@@ -1,9 +1,12 @@
 /* eslint-disable no-console -- it swaps console's methods to watch them */
 import fs from "node:fs";
+import path from "node:path";
+import { bundledDataDir } from "./paths.js";
+import { buildPrompt, type PromptConfig } from "./prompt.js";
 
 /**
- * Test support (the `@ats-lora/core/testing` entry): what an operation writes to the terminal, and the browser
- * the page and report tests drive. Operations never
+ * Test support (the `@ats-lora/core/testing` entry): what an operation writes to the terminal, the browser
+ * the page and report tests drive, and the bundled samples as training rows. Operations never
  * print; their tests watch process.stdout, process.stderr and console (which test runners do not route through
  * process.stdout) and expect nothing.
  */
@@ -44,4 +47,15 @@ export function chromiumPath(): string {
   const found = candidates.find((candidate): candidate is string => !!candidate && fs.existsSync(candidate));
   if (!found) throw new Error("no Chromium or Chrome found: run scripts/setup.sh (it installs chromium), or set CHROMIUM_PATH");
   return found;
+}
+
+/** One task's interactions of a bundled samples file as build-db's rows: the prompt eval sends, the reviewer's ideal answer (else the model's). */
+export function bundledTaskRows(file: string, task: string, prompts: PromptConfig): Array<{ task: string; prompt: string; completion: string }> {
+  return fs
+    .readFileSync(path.join(bundledDataDir(), "samples", file), "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { task: string; query: string; context: string[]; response: string; feedback?: { ideal_response?: string | null } })
+    .filter((row) => row.task === task)
+    .map((row) => ({ task, prompt: buildPrompt({ task, query: row.query, context: row.context }, prompts), completion: row.feedback?.ideal_response ?? row.response }));
 }

@@ -309,14 +309,14 @@ async function systemOutputs(
   if (system.role === "baseline") {
     stage(`baseline ${system.method}: scoring the match-score examples`);
     const pairs = matchPairs(examples, options.config.prompts);
-    const similarity =
+    // The TF-IDF matcher weighs its sections by its own (trained) settings; the embedding baseline by the document's.
+    const values =
       matcher !== undefined
-        ? async (texts: Array<[string, string]>) => texts.map(([a, b]) => matcher.similarity(a, b))
-        : async (texts: Array<[string, string]>) => {
+        ? pairs.map((pair) => matcher.score(pair.sections, pair.job).score)
+        : await weightedScores(pairs, async (texts) => {
             const { vectors } = await options.embedder.embed(texts.flat());
             return texts.map((_, i) => cosine(vectors[2 * i]!, vectors[2 * i + 1]!));
-          };
-    const values = await weightedScores(pairs, similarity);
+          });
     const result: Array<SystemOutput | null> = examples.map(() => null);
     pairs.forEach((pair, i) => (result[pair.example] = { text: baselineOutput(values[i]!) }));
     return result;

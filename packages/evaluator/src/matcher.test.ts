@@ -3,23 +3,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { eng as ENGLISH_STOP_WORDS } from "stopword";
-import { bundledDataDir, buildPrompt, installRoot, loadConfig, readModelCard, sha256File, workdirPaths } from "@ats-lora/core";
+import { installRoot, loadConfig, readModelCard, sha256File, workdirPaths } from "@ats-lora/core";
+import { bundledTaskRows } from "@ats-lora/core/testing";
 import { describe, expect, it } from "vitest";
 import { analyze, fitMatcher, loadMatcher, matcherForEval, MatcherScorer, scoreMatch, trainMatcher } from "./matcher.js";
 import { readTestData } from "./held-out-set.js";
 
 const config = loadConfig({ env: {} });
 
-/** The bundled match-score interactions as build-db's rows: the prompt eval sends, the reviewer's ideal answer. */
-function matchRows(): Array<{ prompt: string; completion: string; task: string }> {
-  return fs
-    .readFileSync(path.join(bundledDataDir(), "samples", "one_page_resumes.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => JSON.parse(line) as { task: string; query: string; context: string[]; response: string; feedback?: { ideal_response?: string | null } })
-    .filter((row) => row.task === "match_score")
-    .map((row) => ({ task: row.task, prompt: buildPrompt({ task: row.task, query: row.query, context: row.context }, config.prompts), completion: row.feedback?.ideal_response ?? row.response }));
-}
+const matchRows = () => bundledTaskRows("one_page_resumes.jsonl", "match_score", config.prompts);
 
 function writeRows(file: string, rows: readonly object[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });

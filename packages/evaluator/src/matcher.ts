@@ -219,9 +219,10 @@ export async function trainMatcher(input: TrainMatcherInput, context: OperationC
   await tracked.logArtifacts([path.join(dir, MATCHER_FILE), path.join(dir, "model.json")], "matcher");
   const run = await tracked.finish("FINISHED");
   if (run === undefined) return result;
-  const registeredModel = trackingTarget(context.config).target!.matcherRegisteredModel;
+  const target = trackingTarget(context.config).target!;
+  const registeredModel = target.matcherRegisteredModel;
   try {
-    result.mlflow = await registerVersion(context.config, { registeredModel, description: "TF-IDF resume–job matchers trained by ats-lora (the match-score baseline)", run, artifactDir: "matcher", alias: "current" });
+    result.mlflow = await registerVersion(target, { registeredModel, description: "TF-IDF resume–job matchers trained by ats-lora (the match-score baseline)", run, artifactDir: "matcher", alias: "current" });
     result.card = { ...card, mlflow: { run, versions: [{ registered_model: registeredModel, version: result.mlflow.version }] } };
   } catch (error) {
     warn(`registering ${path.basename(dir)} on MLflow failed: ${(error as Error).message}`);
@@ -259,6 +260,13 @@ export function newestMatcher(modelsDir: string): string | undefined {
   return newest?.dir;
 }
 
+/** The matcher given (a folder, or a name under models/), else the newest one; undefined when there is none. */
+function matcherDir(matcher: string | undefined, modelsDir: string | undefined): string | undefined {
+  const chosen = matcher ?? (modelsDir === undefined ? undefined : newestMatcher(modelsDir));
+  if (chosen === undefined || modelsDir === undefined || fs.existsSync(chosen)) return chosen;
+  return path.join(modelsDir, chosen);
+}
+
 /** Where eval's TF-IDF baseline comes from: a trained matcher, or (without one) a fit on the training rows beside the test data. */
 export interface MatcherSource {
   kind: "trained" | "fitted on training rows" | "fitted on the evaluated set";
@@ -278,11 +286,8 @@ export function matcherForEval(
   examples: readonly EvalExample[],
   prompts: PromptConfig,
 ): { scorer: MatcherScorer; source: MatcherSource } {
-  const chosen = matcher ?? (modelsDir === undefined ? undefined : newestMatcher(modelsDir));
-  if (chosen !== undefined) {
-    const dir = fs.existsSync(chosen) || modelsDir === undefined ? chosen : path.join(modelsDir, chosen);
-    return { scorer: loadMatcher(dir).scorer, source: { kind: "trained", path: dir } };
-  }
+  const dir = matcherDir(matcher, modelsDir);
+  if (dir !== undefined) return { scorer: loadMatcher(dir).scorer, source: { kind: "trained", path: dir } };
   const beside = path.join(path.dirname(testFile), path.basename(testFile).replace(/test/, "train"));
   if (beside !== testFile && fs.existsSync(beside)) {
     const pairs = matchPairs(readTestData(beside), prompts);
@@ -293,9 +298,9 @@ export function matcherForEval(
 
 /** `match score`: one resume against one job posting, with each section's cosine. */
 export function scoreMatch(input: { resume: string; job: string; matcher?: string }, context: OperationContext) {
-  const dir = input.matcher ?? newestMatcher(context.paths.models);
+  const dir = matcherDir(input.matcher, context.paths.models);
   if (dir === undefined) throw new InputError(`no trained matcher in ${context.paths.models}`, { hint: "train one: ats-lora match train" });
-  const loaded = loadMatcher(fs.existsSync(dir) ? dir : path.join(context.paths.models, dir));
+  const loaded = loadMatcher(dir);
   const sections = resumeSections(input.resume);
   return { matcher: loaded.path, ...loaded.scorer.score(sections, input.job) };
 }

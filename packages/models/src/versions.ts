@@ -12,6 +12,7 @@ import {
   writeRegistry,
   type AdapterCard,
   type MatcherCard,
+  type ModelCard,
   type OperationContext,
   type OperationOptions,
   type Registry,
@@ -37,12 +38,17 @@ export interface StageChange {
   mlflow?: RegisteredVersion;
 }
 
-/** An adapter folder under models/ with its card; anything else is an error that says what the name is. */
-export function adapterCard(context: OperationContext, name: string): { path: string; card: AdapterCard } {
+/** A model folder under models/ and its card (undefined without model.json); a bad or unknown name is an error. */
+function modelFolder(context: OperationContext, name: string): { dir: string; card: ModelCard | undefined } {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new InputError(`${JSON.stringify(name)} is not a model folder name`, { hint: "name a folder under models/, as ats-lora models list shows" });
   const dir = path.join(context.paths.models, name);
   if (!fs.existsSync(dir)) throw new NotFoundError(`no model called ${name} in ${context.paths.models}`, { hint: "ats-lora models list shows the adapters" });
-  const card = readModelCard(dir);
+  return { dir, card: readModelCard(dir) };
+}
+
+/** An adapter folder under models/ with its card; anything else is an error that says what the name is. */
+export function adapterCard(context: OperationContext, name: string): { path: string; card: AdapterCard } {
+  const { dir, card } = modelFolder(context, name);
   if (card?.kind !== "adapter") {
     throw new InputError(`${dir} is not a trained adapter (its model.json ${card === undefined ? "is missing" : `is a ${card.kind} model's`})`, { hint: "promote an adapter that ats-lora train made" });
   }
@@ -69,7 +75,7 @@ export async function promoteModel(input: PromoteInput, context: OperationContex
   try {
     const run = card.mlflow?.run ?? (await trackAdapterNow(input.name, dir, card, context, warn));
     if (run === undefined) return change;
-    const registered = await registerVersion(context.config, {
+    const registered = await registerVersion(target, {
       registeredModel: target.registeredModel,
       description: "LoRA adapters trained by ats-lora from reviewers' feedback",
       run,
@@ -135,7 +141,7 @@ export async function rollbackModel(input: { stage?: Stage }, context: Operation
     return change;
   }
   try {
-    await moveAlias(context.config, target.registeredModel, stage, version.version);
+    await moveAlias(target, target.registeredModel, stage, version.version);
     change.mlflow = { registered_model: target.registeredModel, version: version.version, alias: stage, reused: true };
   } catch (error) {
     warn(`${stage} is ${back} again here, but moving the alias on MLflow at ${target.uri} failed: ${(error as Error).message}`);
@@ -161,20 +167,12 @@ export function stageOf(registry: Registry, name: string): Stage | null {
 
 /** `models show NAME`: the adapter's card (lineage, metrics, evals), its stage and its registry history, and the card in Markdown. */
 export function showModel(name: string, context: OperationContext) {
-  const matcher = matcherCard(context, name);
-  if (matcher) return { name, path: matcher.path, stage: null, card: matcher.card, history: [], markdown: matcherCardMarkdown(name, matcher.card) };
+  const folder = modelFolder(context, name);
+  if (folder.card?.kind === "matcher") return { name, path: folder.dir, stage: null, card: folder.card, history: [], markdown: matcherCardMarkdown(name, folder.card) };
   const { path: dir, card } = adapterCard(context, name);
   const registry = readRegistry(context.paths.models);
   const stage = stageOf(registry, name);
   return { name, path: dir, stage, card, history: registry.history.filter((event) => event.model === name || event.previous === name), markdown: adapterCardMarkdown(name, card, stage) };
-}
-
-/** A TF-IDF matcher folder's card (`match train`), or undefined when the name is something else. */
-function matcherCard(context: OperationContext, name: string): { path: string; card: MatcherCard } | undefined {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) return undefined;
-  const dir = path.join(context.paths.models, name);
-  const card = fs.existsSync(dir) ? readModelCard(dir) : undefined;
-  return card?.kind === "matcher" ? { path: dir, card } : undefined;
 }
 
 function matcherCardMarkdown(name: string, card: MatcherCard): string {

@@ -56,7 +56,7 @@ describe("MLflow tracking", () => {
     expect(runs[0]!.url).toBe(`${server.url}/#/experiments/${runs[0]!.experiment_id}/runs/${runs[0]!.run_id}`);
 
     const register = (run: TrackedRunReference) =>
-      registerVersion(config, { registeredModel: "tracked-run-test-model", description: "test", run, artifactDir: "adapter", alias: "production" });
+      registerVersion(trackingTarget(config).target!, { registeredModel: "tracked-run-test-model", description: "test", run, artifactDir: "adapter", alias: "production" });
     expect(await register(runs[0]!)).toEqual({ registered_model: "tracked-run-test-model", version: "1", alias: "production", reused: false });
     expect(await register(runs[1]!)).toEqual({ registered_model: "tracked-run-test-model", version: "2", alias: "production", reused: false });
     expect((await client.versionByAlias("tracked-run-test-model", "production")).version).toBe("2");

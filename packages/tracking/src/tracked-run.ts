@@ -202,11 +202,9 @@ export interface RegisteredVersion {
  * run again reuses its version) and points the alias at it. Throws the server's error: callers decide how loud.
  */
 export async function registerVersion(
-  config: AtsConfig,
+  target: TrackingTarget,
   input: { registeredModel: string; description: string; run: TrackedRunReference; artifactDir: string; alias: string; tags?: Record<string, string> },
 ): Promise<RegisteredVersion> {
-  const { target } = trackingTarget(config);
-  if (target === null) throw new Error("tracking is not configured");
   const client = clientFor(target);
   await client.ensureRegisteredModel(input.registeredModel, input.description);
   const existing: ModelVersion | undefined = (await client.versionsOfRun(input.registeredModel, input.run.run_id))[0];
@@ -216,8 +214,6 @@ export async function registerVersion(
 }
 
 /** Points an alias at a registered version again (a rollback). */
-export async function moveAlias(config: AtsConfig, registeredModel: string, alias: string, version: string): Promise<void> {
-  const { target } = trackingTarget(config);
-  if (target === null) throw new Error("tracking is not configured");
+export async function moveAlias(target: TrackingTarget, registeredModel: string, alias: string, version: string): Promise<void> {
   await clientFor(target).setAlias(registeredModel, alias, version);
 }
