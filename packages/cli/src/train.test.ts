@@ -225,3 +225,17 @@ describe("ats-lora train (CLI → Python worker → TRL/PEFT)", () => {
     expect(report.disk.free_bytes).toBeGreaterThan(0);
   }, 120_000);
 });
+
+describe("train --dry-run", () => {
+  it("prints the memory plan as JSON, with the estimated peak in bytes, without loading the model or training", () => {
+    const run = cli(["--json", "train", "--base", TINY, "--dry-run", "--max-seq-length", "256", "--batch-size", "2"]);
+    expect(run.code, run.stderr).toBe(0);
+    const plan = JSON.parse(run.stdout) as { event: string; bytes: Record<string, number>; parameters: { lora: number }; fits: boolean | null };
+    expect(plan.event).toBe("memory_plan");
+    const parts = Object.entries(plan.bytes).filter(([name]) => name !== "total");
+    expect(plan.bytes.total).toBe(parts.reduce((sum, [, bytes]) => sum + bytes, 0));
+    expect(plan.bytes.total).toBeGreaterThan(0);
+    expect(plan.parameters.lora).toBeGreaterThan(0);
+    expect(plan.fits).toBe(true);
+  });
+});

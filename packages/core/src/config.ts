@@ -17,6 +17,11 @@ export const QUANTIZATION_MODES = ["auto", "4bit", "8bit", "none"] as const;
 /** Which positions an SFT run projects through the LM head on a CPU: the answers' only, or every one (TRL's way). */
 const LM_HEAD_POSITIONS = z.enum(["answers", "all"]);
 
+/** Attention kernels: PyTorch's scaled-dot-product attention, the plain one, or the flash-attn package's. */
+export const ATTN_IMPLEMENTATIONS = ["sdpa", "eager", "flash_attention_2"] as const;
+/** How several processes share a run: DDP (a whole model each) or FSDP (sharded across them). */
+export const STRATEGIES = ["ddp", "fsdp"] as const;
+
 /**
  * The whole configuration. Every key is required here: configs/default.yaml supplies each default, and the
  * layers above it (--config, environment, flags) override single keys.
@@ -51,7 +56,11 @@ export const ConfigSchema = z.strictObject({
     max_seq_length: positiveInt,
     packing: z.boolean(),
     gradient_checkpointing: z.boolean(),
+    attn_implementation: z.enum(ATTN_IMPLEMENTATIONS),
     lm_head_positions: LM_HEAD_POSITIONS,
+    /** Processes on this machine (one per GPU) under torchrun; 1: the worker trains alone. */
+    devices: positiveInt,
+    strategy: z.enum(STRATEGIES),
     save_steps: positiveInt,
     logging_steps: positiveInt,
     seed: nonNegativeInt,

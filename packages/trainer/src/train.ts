@@ -19,7 +19,7 @@ import { resolveModelArgument } from "@ats-lora/worker";
 import { fileSha256, lockOutputFolder, prepareOutputFolder, settingsHash, type RunSettings } from "./output-folder.js";
 import type { Notification, ResultOf, TrainParams } from "@ats-lora/worker";
 import { checkTrainingData, type TrainingDataSummary } from "./training-data.js";
-import { WorkerClient } from "@ats-lora/worker";
+import { WorkerClient, type Launch } from "@ats-lora/worker";
 import { artifactFiles, numericMetrics, TrackedRun } from "@ats-lora/tracking";
 
 /**
@@ -39,6 +39,8 @@ export interface TrainAdapterInput {
   regression?: Regression | null;
   /** The worker's Python; default $ATS_LORA_PYTHON, else the project's .venv. */
   python?: string;
+  /** Several machines (torchrun's nodes); this one is node 0. Processes per machine: training.devices. */
+  nodes?: Omit<Launch, "processes" | "nodeRank">;
 }
 
 /** One run with its folders decided: what the worker's parameters and the recorded settings are made from. */
@@ -105,6 +107,8 @@ export function trainParams(run: TrainRun): z.input<typeof TrainParams> {
     lora_bias: config.lora.bias,
     packing: config.training.packing,
     gradient_checkpointing: config.training.gradient_checkpointing,
+    attn_implementation: config.training.attn_implementation,
+    strategy: config.training.strategy,
     lm_head_positions: config.training.lm_head_positions,
     lr_scheduler: config.training.lr_scheduler,
     save_steps: config.training.save_steps,
@@ -204,7 +208,8 @@ async function trainLocked(run: TrainRun, input: TrainAdapterInput, emit: (event
     const trackingEmit = tracked ? trackSteps(tracked, emit) : emit;
     let outcome: TrainOutcome;
     try {
-      outcome = await trainInFolder(run, data, input.python, trackingEmit, signal);
+      const launch: Launch = { processes: run.config.training.devices, nodes: 1, ...input.nodes, nodeRank: 0 };
+      outcome = await trainInFolder(run, data, { python: input.python, launch }, trackingEmit, signal);
     } catch (error) {
       await tracked?.finish("FAILED");
       throw error;
@@ -282,12 +287,12 @@ function recordLineage(outputDir: string, run: TrainRun, base: BaseReference, da
 async function trainInFolder(
   run: TrainRun,
   data: TrainingDataSummary,
-  python: string | undefined,
+  worker: { python?: string; launch: Launch },
   emit: (event: TrainEvent) => void,
   signal?: AbortSignal,
 ): Promise<TrainOutcome> {
   const logFile = path.join(run.outputDir, "train.log");
-  const { client, info } = await WorkerClient.start({ logFile, python });
+  const { client, info } = await WorkerClient.start({ logFile, ...worker });
   const unsubscribe = client.onNotification((notification) => emit(notification));
   const onAbort = (): void => {
     emit({ method: "cancelling", params: {} });

@@ -42,6 +42,8 @@ export const InitializeResult = z.object({
     devices: z.array(z.object({ index: count, name: z.string(), total_memory_bytes: count, capability: z.string() })),
   }),
   bf16: z.boolean(),
+  /** torch.distributed's backends here: gloo (CPUs, any machine) and NCCL (between NVIDIA GPUs), for train --devices. */
+  distributed: z.object({ available: z.boolean(), gloo: z.boolean(), nccl: z.boolean(), cpu_cores: count }),
   bitsandbytes: z.object({
     installed: z.boolean(),
     version: z.string().nullable(),
@@ -75,6 +77,9 @@ export const TrainParams = z.strictObject({
   lora_bias: loraConfig.shape.bias,
   packing: z.boolean(),
   gradient_checkpointing: z.boolean(),
+  attn_implementation: trainingConfig.shape.attn_implementation,
+  /** How the processes under torchrun share the run (one process: unused). */
+  strategy: trainingConfig.shape.strategy,
   /** SFT on a CPU: "answers" projects only the positions whose next token is an answer's through the LM head. */
   lm_head_positions: trainingConfig.shape.lm_head_positions,
   lr_scheduler: trainingConfig.shape.lr_scheduler,
@@ -89,6 +94,17 @@ export const TrainParams = z.strictObject({
     .strictObject({ field: z.string().min(1), weight: z.number().nonnegative(), loss: trainingConfig.shape.regression_loss })
     .nullable()
     .describe("The hybrid loss for score-valued answers: W × a regression loss on a number field, added to the LM loss."),
+});
+/** A training run's memory per device, part by part (memory_plan.py). */
+export const MemoryBytes = z.object({
+  weights: count.describe("The base model as loaded: 4-bit or 8-bit weights with their quantization state, the rest in full precision."),
+  lora: count,
+  gradients: count,
+  optimizer: count.describe("AdamW's two states per adapter parameter."),
+  activations: count.describe("What autograd saves for the backward pass, for rows as long as max_seq_length."),
+  logits: count.describe("The fp32 logits and their gradient."),
+  runtime: count.describe("A CPU run's process memory with its libraries loaded (its peak is the process's max RSS); 0 on CUDA."),
+  total: count,
 });
 export const TrainMetrics = z.object({
   format: z.string(),
@@ -117,9 +133,14 @@ export const TrainMetrics = z.object({
   tokens_per_second: z.number().nullable(),
   peak_memory_bytes: count,
   peak_memory_kind: z.string(),
+  estimated_peak_memory_bytes: count.describe("The memory plan's total for this run's settings, computed before loading the model."),
+  memory_plan: MemoryBytes.describe("The memory plan's bytes per device, part by part."),
   wall_seconds: z.number(),
   trainable_parameters: count,
   resumed_from: z.string().nullable(),
+  /** Processes that trained (torchrun's world size; 1 alone) and how they shared the run (null alone). */
+  processes: count,
+  strategy: trainingConfig.shape.strategy.nullable(),
   regression: z
     .object({
       field: z.string(),
@@ -231,6 +252,36 @@ export const ExportResult = z.object({
   lora_alpha: z.number().nullable().describe("adapter.lora.alpha of a LoRA GGUF."),
   seconds: z.number(),
 });
+export const PlanMemoryParams = z.strictObject({
+  base: z.string().min(1),
+  quantization: modelConfig.shape.quantization,
+  bnb_4bit_quant_type: modelConfig.shape.bnb_4bit_quant_type,
+  bnb_4bit_double_quant: z.boolean(),
+  compute_dtype: modelConfig.shape.compute_dtype,
+  lora_r: positiveInt,
+  lora_dropout: z.number().min(0).lt(1).optional().describe("Dropout on the adapters' input (each adapter then saves its mask and output); default 0."),
+  target_modules: z.union([z.literal("auto"), z.array(z.string().min(1)).min(1)]),
+  lora_top_layers: positiveInt.nullable(),
+  max_seq_length: positiveInt,
+  batch_size: positiveInt,
+  gradient_checkpointing: z.boolean(),
+  attn_implementation: trainingConfig.shape.attn_implementation,
+  devices: positiveInt,
+  strategy: trainingConfig.shape.strategy,
+});
+export const PlanMemoryResult = z.object({
+  device: z.enum(["cuda", "cpu"]),
+  quantization: z.object({ mode: z.enum(["4bit", "8bit", "none"]), reason: z.string() }),
+  parameters: z.object({ total: count, quantized: count, unquantized: count, lora: count }),
+  bytes: MemoryBytes.describe("Per device."),
+  free_bytes: count.nullable().describe("CUDA: the least free memory of the GPUs used; CPU: the memory available without swapping."),
+  fits: z.boolean().nullable().describe("bytes.total ≤ free_bytes (null where the free memory is unknown)."),
+  advice: z
+    .array(z.object({ setting: z.string(), change: z.string(), estimated_total_bytes: count }))
+    .describe("Where it does not fit: each setting that lowers the total, changed alone, the lowest total first."),
+  margin: z.number().describe("How far a run's measured peak may lie from bytes.total, relative to it."),
+  notes: z.array(z.string()),
+});
 export const CancelParams = z.strictObject({});
 export const CancelResult = z.object({ cancelled: z.boolean() });
 export const ShutdownParams = z.strictObject({});
@@ -263,6 +314,7 @@ export const METHODS = {
   pull_hub: { params: PullHubParams, result: PullHubResult },
   prepare_base: { params: PrepareBaseParams, result: PrepareBaseResult },
   export: { params: ExportParams, result: ExportResult },
+  plan_memory: { params: PlanMemoryParams, result: PlanMemoryResult },
   cancel: { params: CancelParams, result: CancelResult },
   shutdown: { params: ShutdownParams, result: ShutdownResult },
 } as const;

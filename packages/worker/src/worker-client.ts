@@ -24,6 +24,54 @@ export interface WorkerOptions {
   /** Called with each stderr line. */
   onLog?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Start the worker under torchrun, one process per device (rank 0 speaks the protocol); default: one process. */
+  launch?: Launch;
+}
+
+/** Where this machine's processes sit in a torchrun run: `train --devices N [--nodes M --node-rank R …]`. */
+export interface Launch {
+  /** Processes on this machine, one per device. */
+  processes: number;
+  nodes: number;
+  /** This machine's place among the nodes: 0 runs rank 0, which speaks the protocol. */
+  nodeRank: number;
+  /** Node 0's address and a free port on it (needed with several nodes). */
+  masterAddr?: string;
+  masterPort?: number;
+}
+
+/** Whether the worker runs under torchrun (several processes here, or several machines). */
+export function isLaunched(launch: Launch | undefined): launch is Launch {
+  return launch !== undefined && (launch.processes > 1 || launch.nodes > 1);
+}
+
+/** The worker's command line: the module itself, or under torchrun (PyTorch's launcher, from the worker's torch). */
+export function workerCommand(launch: Launch | undefined): string[] {
+  if (!isLaunched(launch)) return ["-m", "ats_lora_worker"];
+  const where =
+    launch.nodes === 1
+      ? ["--standalone"]
+      : [`--nnodes=${launch.nodes}`, `--node-rank=${launch.nodeRank}`, `--master-addr=${launch.masterAddr ?? "127.0.0.1"}`, `--master-port=${launch.masterPort ?? 29500}`];
+  return ["-m", "torch.distributed.run", ...where, `--nproc-per-node=${launch.processes}`, "-m", "ats_lora_worker"];
+}
+
+/** Spawns the worker (or torchrun over it) with the worker's environment. */
+export function spawnWorker(options: WorkerOptions): ChildProcessWithoutNullStreams {
+  const python = workerPython(options.python);
+  return spawn(python, workerCommand(options.launch), {
+    cwd: workerDir(),
+    env: {
+      ...process.env,
+      ...options.env,
+      PYTHONPATH: [workerDir(), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
+      PYTHONUNBUFFERED: "1",
+      TOKENIZERS_PARALLELISM: "false",
+    },
+    stdio: ["pipe", "pipe", "pipe"],
+    // torchrun ends its processes on SIGINT: in its own process group, Ctrl-C reaches only this process, which
+    // turns it into a cancel that saves a checkpoint.
+    detached: isLaunched(options.launch),
+  });
 }
 
 /** Where the worker's Python package lives (packages/worker/python). */
@@ -57,6 +105,8 @@ export class WorkerClient {
   private readonly listeners = new Set<(notification: Notification) => void>();
   private readonly tail: string[] = [];
   private exitError: Error | undefined;
+  /** Under torchrun: a kill goes to torchrun as SIGTERM first, so that it ends its processes (SIGKILL would orphan them). */
+  private launched = false;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams, options: WorkerOptions) {
@@ -86,18 +136,11 @@ export class WorkerClient {
 
   /** Starts a worker and checks it speaks this protocol version. */
   static async start(options: WorkerOptions = {}): Promise<{ client: WorkerClient; info: ResultOf<"initialize"> }> {
+    if (isLaunched(options.launch) && options.launch.nodeRank !== 0) {
+      throw new InputError("only node 0 runs the worker's rank 0, which speaks the protocol; other nodes follow it (followWorker)");
+    }
     const python = workerPython(options.python);
-    const child = spawn(python, ["-m", "ats_lora_worker"], {
-      cwd: workerDir(),
-      env: {
-        ...process.env,
-        ...options.env,
-        PYTHONPATH: [workerDir(), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
-        PYTHONUNBUFFERED: "1",
-        TOKENIZERS_PARALLELISM: "false",
-      },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    const child = spawnWorker(options);
     const started = new Promise<void>((resolve, reject) => {
       child.once("spawn", resolve);
       child.once("error", (error) =>
@@ -110,6 +153,7 @@ export class WorkerClient {
     });
     await started;
     const client = new WorkerClient(child, options);
+    client.launched = isLaunched(options.launch);
     const info = await client.request("initialize", { protocol_version: PROTOCOL_VERSION });
     return { client, info };
   }
@@ -141,7 +185,7 @@ export class WorkerClient {
   /** Asks the worker to stop and waits for it; kills it if it does not leave within `graceMs`. */
   async close(graceMs = 10_000): Promise<void> {
     if (this.exitError) return;
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    const timer = setTimeout(() => this.kill(), graceMs);
     try {
       await this.request("shutdown", {}).catch(() => undefined);
       this.child.stdin.end();
@@ -152,7 +196,12 @@ export class WorkerClient {
   }
 
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
-    this.child.kill(signal);
+    if (!this.launched || signal !== "SIGKILL") {
+      this.child.kill(signal);
+      return;
+    }
+    this.child.kill("SIGTERM");
+    setTimeout(() => this.child.kill("SIGKILL"), 10_000).unref();
   }
 
   private receive(line: string): void {
@@ -203,4 +252,28 @@ function toError(method: string, error: { code: number; message: string; data?: 
   // Invalid params or bad input (a missing model, unusable data): the user's to fix, exit 2.
   if (error.code === ERROR_CODES.INVALID_PARAMS) return new InputError(error.message, { hint });
   return new RunError(`${method} failed: ${error.message}`, { hint });
+}
+
+/**
+ * A node other than node 0 in a multi-node run: torchrun's processes here follow rank 0 (on node 0), which sends
+ * them the run; nothing here speaks the protocol. Resolves when they end, with torchrun's exit code.
+ */
+export async function followWorker(options: WorkerOptions & { launch: Launch }): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const child = spawnWorker(options);
+  if (options.logFile !== undefined) fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
+  const log = options.logFile === undefined ? undefined : fs.createWriteStream(options.logFile, { flags: "a" });
+  for (const stream of [child.stdout, child.stderr]) {
+    readline.createInterface({ input: stream }).on("line", (line) => {
+      log?.write(`${line}\n`);
+      options.onLog?.(line);
+    });
+  }
+  child.stdin.end();
+  return new Promise((resolve, reject) => {
+    child.once("error", (error) => reject(new RunError(`cannot start torchrun with ${workerPython(options.python)}: ${error.message}`)));
+    child.once("exit", (code, signal) => {
+      log?.end();
+      resolve({ code, signal });
+    });
+  });
 }

@@ -42,6 +42,13 @@ function renderDoctor(report: MachineReport): string {
       : "  CUDA: not available (training runs on the CPU)",
   );
   lines.push(`  bf16: ${worker.bf16 ? "yes" : "no"}`);
+  const dist = worker.distributed;
+  const devices = worker.cuda.available ? worker.cuda.devices.length : 1;
+  lines.push(
+    dist.available
+      ? `  torch.distributed: gloo ${dist.gloo ? "yes" : "no"}, NCCL ${dist.nccl ? "yes" : "no"} → train --devices ${devices > 1 ? `up to ${devices} (one per GPU` : `N (CPU processes over gloo, ${dist.cpu_cores} cores`}), under torchrun`
+      : "  torch.distributed: not built into this torch → train --devices 1 only",
+  );
   const bnb = worker.bitsandbytes;
   lines.push(
     bnb.installed

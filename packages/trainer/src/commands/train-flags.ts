@@ -1,5 +1,5 @@
-import { InvalidArgumentError } from "commander";
-import type { AtsConfig, ConfigOverrides } from "@ats-lora/core";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { ATTN_IMPLEMENTATIONS, InputError, positiveInt, STRATEGIES, nonNegativeInt, type AtsConfig, type ConfigOverrides } from "@ats-lora/core";
 
 export const moduleList = (value: string): string[] => {
   const modules = value.split(",").map((name) => name.trim()).filter(Boolean);
@@ -31,6 +31,15 @@ export interface TrainFlags {
   warmupSteps?: number;
   maxSeqLength?: number;
   packing?: boolean;
+  gradientCheckpointing?: boolean;
+  attnImplementation?: AtsConfig["training"]["attn_implementation"];
+  devices?: number;
+  strategy?: AtsConfig["training"]["strategy"];
+  nodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  dryRun?: boolean;
   seed?: number;
   earlyStoppingPatience?: number;
   regressionField?: string;
@@ -53,6 +62,10 @@ export function configOverrides(flags: TrainFlags): ConfigOverrides {
       warmup_steps: flags.warmupSteps,
       max_seq_length: flags.maxSeqLength,
       packing: flags.packing,
+      gradient_checkpointing: flags.gradientCheckpointing,
+      attn_implementation: flags.attnImplementation,
+      devices: flags.devices,
+      strategy: flags.strategy,
       seed: flags.seed,
       early_stopping_patience: flags.earlyStoppingPatience,
       regression_field: flags.regressionField,
@@ -60,4 +73,30 @@ export function configOverrides(flags: TrainFlags): ConfigOverrides {
       regression_loss: flags.regressionLoss,
     },
   };
+}
+
+/** The flags for speed, memory and several devices or machines. */
+export function addScaleOptions(command: Command): Command {
+  return command
+    // Both spellings, so that neither is the default and the configuration decides when none is typed.
+    .option("--gradient-checkpointing", "recompute activations in the backward pass: less memory (training.gradient_checkpointing)")
+    .option("--no-gradient-checkpointing", "keep every layer's activations: faster, more memory")
+    .addOption(new Option("--attn-implementation <kind>", "attention kernel (training.attn_implementation)").choices(ATTN_IMPLEMENTATIONS))
+    .option("--devices <n>", "processes on this machine, one per GPU, under torchrun (training.devices)", positiveInt)
+    .addOption(new Option("--strategy <kind>", "how several devices share the run: ddp or fsdp (training.strategy)").choices(STRATEGIES))
+    .option("--nodes <n>", "machines in the run (torchrun's nodes); each runs this command with its --node-rank", positiveInt)
+    .option("--node-rank <r>", "this machine's place, 0 to nodes-1; node 0 holds the run and reports it", nonNegativeInt)
+    .option("--master-addr <host>", "node 0's address, reachable from every node (several nodes)")
+    .option("--master-port <port>", "a free port on node 0 (default 29500)", positiveInt)
+    .option("--dry-run", "load the model's config only and print the memory plan: the estimated peak per device against the free memory");
+}
+
+/** The machines of a multi-node run, or undefined on one machine; refuses a rank outside the nodes. */
+export function nodesFromFlags(flags: TrainFlags): { nodes: number; nodeRank: number; masterAddr?: string; masterPort?: number } | undefined {
+  const nodes = flags.nodes ?? 1;
+  const nodeRank = flags.nodeRank ?? 0;
+  if (nodeRank >= nodes) throw new InputError(`--node-rank ${nodeRank} is not below --nodes ${nodes}`, { hint: "number the machines 0 to nodes-1" });
+  if (nodes === 1) return undefined;
+  if (flags.masterAddr === undefined) throw new InputError("--nodes above 1 needs --master-addr", { hint: "give node 0's address, the same on every node" });
+  return { nodes, nodeRank, masterAddr: flags.masterAddr, masterPort: flags.masterPort };
 }

@@ -13,13 +13,14 @@ import {
   withCtrlC,
   type GlobalOptions,
 } from "@ats-lora/core";
-import { configOverrides, moduleList, type TrainFlags } from "./train-flags.js";
+import { addScaleOptions, configOverrides, moduleList, nodesFromFlags, type TrainFlags } from "./train-flags.js";
+import { followNodeZero, printMemoryPlan } from "./train-scale.js";
 import { ProgressDisplay } from "./train-progress.js";
 import { renderOutcome, resumeCommand } from "./train-result.js";
 
 /** `ats-lora train`: LoRA / QLoRA fine-tuning through the Python worker. */
 export function trainCommand(): Command {
-  return new Command("train")
+  const command = new Command("train")
     .description("fine-tune a base model with LoRA (4-bit QLoRA where bitsandbytes supports the device) on build-db's training pairs")
     .option("--base <id-or-path>", "base model: a Hugging Face hub id or a local folder (default: model.base)")
     .option("--training-data <dir>", "training pairs folder (default: feedback_db/training_pairs)")
@@ -48,7 +49,8 @@ export function trainCommand(): Command {
     .option("--overwrite", "delete what an earlier run left in the output folder and start over")
     .option("--regression-field <name>", "JSON field of a number in the answers (e.g. match_score) for the hybrid loss (training.regression_field)")
     .option("--regression-weight <w>", "weight W of the regression term in loss = LM loss + W × regression loss (training.regression_weight)", positiveNumber)
-    .addOption(new Option("--regression-loss <kind>", "regression loss (training.regression_loss)").choices(ConfigSchema.shape.training.shape.regression_loss.options))
+    .addOption(new Option("--regression-loss <kind>", "regression loss (training.regression_loss)").choices(ConfigSchema.shape.training.shape.regression_loss.options));
+  return addScaleOptions(command)
     .addHelpText(
       "after",
       `
@@ -58,7 +60,10 @@ checkpoint and exits 130; --resume continues it. --json streams the events as ND
 Examples:
   $ ats-lora train --base mistralai/Mistral-7B-v0.1
   $ ats-lora --workdir W train --base W/models/tiny --output_dir W/models/v1 --max-steps 30 --json
-  $ ats-lora train --base W/models/tiny --format dpo --quantization none --lr 1e-4`,
+  $ ats-lora train --base W/models/tiny --format dpo --quantization none --lr 1e-4
+  $ ats-lora train --base mistralai/Mistral-7B-v0.1 --dry-run
+  $ ats-lora train --devices 4 --strategy fsdp --max-seq-length 2048
+  $ ats-lora train --devices 8 --nodes 2 --node-rank 0 --master-addr 10.0.0.1   (and --node-rank 1 on the other)`,
     )
     .action(async (flags: TrainFlags, cmd: Command) => {
       // Every setting reaches the run through the configuration: the flags are its top layer.
@@ -69,12 +74,15 @@ Examples:
           hint: "add --regression-field NAME (training.regression_field), e.g. --regression-field match_score",
         });
       }
+      if (flags.dryRun) return printMemoryPlan(context);
+      const nodes = nodesFromFlags(flags);
+      if (nodes !== undefined && nodes.nodeRank > 0) return followNodeZero(context, { ...nodes, processes: context.config.training.devices });
       const { trainAdapter } = await import("../train.js");
       const display = new ProgressDisplay(context);
       // The folder the run took (the next free one without --output-dir), named by the resume command.
       let outputDir: string | undefined;
       try {
-        const input = { trainingData: flags.trainingData, outputDir: flags.outputDir, resume: flags.resume, overwrite: flags.overwrite };
+        const input = { trainingData: flags.trainingData, outputDir: flags.outputDir, resume: flags.resume, overwrite: flags.overwrite, nodes };
         const outcome = await withCtrlC((signal) =>
           trainAdapter(input, context, {
             signal,

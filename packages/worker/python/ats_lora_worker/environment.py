@@ -44,5 +44,19 @@ def describe() -> InitializeResult:
         "device": "cuda" if cuda else "cpu",
         "cuda": {"available": cuda, "version": torch.version.cuda, "devices": devices},
         "bf16": bf16,
+        "distributed": _distributed_backends(torch),
         "bitsandbytes": bitsandbytes_support(),
+    }
+
+
+def _distributed_backends(torch) -> dict[str, object]:
+    import os
+
+    dist = torch.distributed
+    available = dist.is_available()
+    return {
+        "available": available,
+        "gloo": available and dist.is_gloo_available(),
+        "nccl": available and dist.is_nccl_available() and torch.cuda.is_available(),
+        "cpu_cores": len(os.sched_getaffinity(0)),
     }

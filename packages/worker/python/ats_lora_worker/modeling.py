@@ -145,6 +145,12 @@ def choose_quantization(requested: str, device: str, compute_dtype: str, config:
 
         if not torch.cpu._is_avx512_bf16_supported():  # noqa: SLF001 - the public check torch offers
             compute_dtype = "float32"
+    if device == "cuda" and compute_dtype == "bfloat16":
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            # A T4 or V100: fp16 autocast with loss scaling instead (the trainer's fp16).
+            compute_dtype = "float16"
     if requested == "none":
         return QuantizationChoice("none", "full-precision LoRA (--quantization none)", compute_dtype)
     if requested == "auto":
@@ -188,8 +194,12 @@ def load_model(
     quant_type: str,
     double_quant: bool,
     seq2seq: bool | None = None,
+    attn_implementation: str = "sdpa",
+    strategy: str = "ddp",
 ):
     import torch
+
+    from . import distributed
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, BitsAndBytesConfig
 
     dtype = getattr(torch, quantization.compute_dtype)
@@ -200,6 +210,8 @@ def load_model(
             bnb_4bit_quant_type=quant_type,
             bnb_4bit_use_double_quant=double_quant,
             bnb_4bit_compute_dtype=dtype,
+            # FSDP shards flat parameters of one dtype: the packed 4-bit weights are stored as the compute dtype.
+            **({"bnb_4bit_quant_storage": dtype} if strategy == "fsdp" else {}),
         )
     elif quantization.mode == "8bit":
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
@@ -208,8 +220,19 @@ def load_model(
     if seq2seq is None:
         seq2seq = model_type in SEQ2SEQ_TYPES
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    check_attn_implementation(attn_implementation)
+    if attn_implementation != "sdpa":
+        # sdpa is transformers' own choice where the architecture has it (eager where not): only another is passed.
+        kwargs["attn_implementation"] = attn_implementation
+    if device == "cpu":
+        device_map: Any = "cpu"
+    elif distributed.is_distributed():
+        # Each process holds the whole model on its own GPU (DDP), or gets its shard from FSDP after loading.
+        device_map = None if strategy == "fsdp" else {"": distributed.local_rank()}
+    else:
+        device_map = "auto"
     try:
-        model = auto.from_pretrained(base, device_map=device if device == "cpu" else "auto", **kwargs)
+        model = auto.from_pretrained(base, device_map=device_map, **kwargs)
     except Exception as error:  # noqa: BLE001
         raise BadInput(f"--base {base}: cannot load the model ({type(error).__name__}: {str(error).splitlines()[0]})") from error
     if quantization.mode in {"4bit", "8bit"}:
@@ -219,6 +242,23 @@ def load_model(
     if quantization.mode == "4bit" and device == "cpu":
         keep_cpu_4bit_trainable(model)
     return model
+
+
+def check_attn_implementation(name: str) -> None:
+    """flash-attention is a separate package built for the GPU: say so before loading the model."""
+    if name != "flash_attention_2":
+        return
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BadInput("--attn-implementation flash_attention_2 needs a CUDA GPU", hint="use sdpa (the default) on this machine")
+    if importlib.util.find_spec("flash_attn") is None:
+        raise BadInput(
+            "--attn-implementation flash_attention_2: the flash-attn package is not installed",
+            hint="pip install flash-attn --no-build-isolation into the worker's Python (.venv), or use sdpa",
+        )
 
 
 def keep_cpu_4bit_trainable(model) -> None:

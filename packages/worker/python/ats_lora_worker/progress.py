@@ -10,6 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from . import distributed
 from .checkpoints import mark_complete
 from .contracts.protocol import Emit
 
@@ -22,6 +23,7 @@ class ProgressCallback(TrainerCallback):
         self.step_started: float | None = None
         self.first_step: int | None = None
         self.last: dict[str, Any] = {}
+        self.stopping = False
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.step_started = time.monotonic()
@@ -59,7 +61,9 @@ class ProgressCallback(TrainerCallback):
                 "eta_seconds": round(elapsed / done * remaining, 1) if done > 0 else None,
             },
         )
-        if self.cancel.is_set():
+        # Under torchrun every process stops at rank 0's word, at the same step (distributed.py).
+        self.stopping = distributed.agree(self.cancel.is_set())
+        if self.stopping:
             # Save where we are and stop: --resume continues from this step.
             control.should_save = True
             control.should_training_stop = True
@@ -67,13 +71,14 @@ class ProgressCallback(TrainerCallback):
 
     def on_epoch_end(self, args, state, control, **kwargs):
         # A cancelled run ends its epoch early: save and stop, without evaluating the validation split first.
-        if self.cancel.is_set():
+        if self.stopping:
             control.should_evaluate = False
         return control
 
     def on_save(self, args, state, control, **kwargs):
         # Called after transformers has written the whole folder: mark it complete before telling anyone.
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-        if os.path.isdir(path):
+        # Rank 0 writes the model and optimizer state: its word marks the folder complete.
+        if distributed.is_main() and os.path.isdir(path):
             mark_complete(Path(path), state.global_step)
         self.emit("checkpoint", {"step": state.global_step, "path": path})

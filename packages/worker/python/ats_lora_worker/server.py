@@ -38,6 +38,8 @@ from .contracts.protocol_types import (
     InitializeResult,
     MergeParams,
     MergeResult,
+    PlanMemoryParams,
+    PlanMemoryResult,
     PrepareBaseParams,
     PrepareBaseResult,
     PullHubParams,
@@ -51,6 +53,7 @@ from .contracts.protocol_types import (
     TrainParams,
     TrainResult,
 )
+from . import distributed
 from .errors import WorkerError
 
 
@@ -97,6 +100,7 @@ class Server:
             "pull_hub": Method(PullHubParams, self.pull_hub, background=True),
             "prepare_base": Method(PrepareBaseParams, self.prepare_base, background=True),
             "export": Method(ExportParams, self.export, background=True),
+            "plan_memory": Method(PlanMemoryParams, self.plan_memory),
         }
 
     # -- transport -----------------------------------------------------------------------------------------
@@ -188,6 +192,8 @@ class Server:
         from .training import train
 
         release_inference_model()
+        if distributed.is_distributed():
+            distributed.broadcast_job(params)
         return train(params, self.notify, self.cancel)
 
     def generate(self, params: GenerateParams) -> GenerateResult:
@@ -237,6 +243,11 @@ class Server:
 
         return export(params, self.notify, self.cancel)
 
+    def plan_memory(self, params: PlanMemoryParams) -> PlanMemoryResult:
+        from .memory_plan import plan
+
+        return plan(params, self.notify)
+
 
 def _finite(value: Any) -> Any:
     """NaN and infinity are not JSON: they become null."""
@@ -249,9 +260,26 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def main() -> None:
+def serve() -> None:
     out = guard_stdout()
     # Ctrl-C in the terminal reaches the whole process group; the client turns it into a `cancel` request.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(f"ats-lora worker {os.getpid()} ready (protocol {PROTOCOL_VERSION})", file=sys.stderr, flush=True)
     Server(out).serve(sys.stdin)
+
+
+def main() -> None:
+    if not distributed.is_distributed():
+        return serve()
+    # Under torchrun: rank 0 serves the client, the others follow it (distributed.py).
+    distributed.start()
+    if not distributed.is_main():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        return distributed.follow()
+    try:
+        serve()
+    finally:
+        distributed.broadcast_job(None)
+        distributed.finish()

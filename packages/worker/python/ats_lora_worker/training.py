@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from . import distributed
 from .checkpoints import newest_complete, resumable_checkpoint
 from .contracts.protocol import Emit
 from .contracts.protocol_types import TrainParams, TrainResult, TrainResultCompletedMetrics
@@ -24,6 +25,7 @@ from .contracts.training_pairs import TRAINER_COLUMNS, check_rows, pairs_file
 from .errors import BadInput
 from .fitting import FitCounts, fit_rows, tokenize_sft
 from .gguf_base import training_folder
+from .memory_plan import training_estimate
 from .modeling import (
     QuantizationChoice,
     check_target_modules,
@@ -54,18 +56,30 @@ def train(params: TrainParams, emit: Emit, cancel: threading.Event) -> TrainResu
     set_seed(params.seed)
     files = _pairs_files(params)
     # A GGUF base trains from the HF folder prepared from it (once); metrics keep the base as given.
-    base = training_folder(params.base, emit)
+    base = distributed.main_first(lambda: training_folder(params.base, emit))
     model_config = read_model_config(base)
     _check_sequence_length(params, model_config)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     quantization = choose_quantization(params.quantization, device, params.compute_dtype, model_config)
     emit("log", {"message": f"quantization: {quantization.reason}"})
-    resume_from = resumable_checkpoint(checkpoints, emit) if params.resume else None
+    # The memory plan for this run's settings, before the model loads: metrics.json shows it beside the measured peak.
+    memory_plan = training_estimate(params, model_config, device, quantization, distributed.world_size())
+    if device == "cuda" and params.compute_dtype == "bfloat16" and quantization.compute_dtype == "float16":
+        emit("log", {"message": "this GPU has no bf16: training in fp16 with loss scaling"})
+    if distributed.is_distributed():
+        emit("log", {"message": f"{distributed.world_size()} processes ({params.strategy}, {distributed.backend()}): {params.batch_size} rows per process per step"})
+    resume_from = distributed.main_first(lambda: resumable_checkpoint(checkpoints, emit)) if params.resume else None
     progress = ProgressCallback(emit, cancel, started)
     validation = ValidationCallback(emit, params.early_stopping_patience, checkpoints)
     inputs, targets, fitted = _trainer_inputs(params, base, files, model_config, device, quantization, checkpoints, emit, callbacks=[progress, validation])
+    # The adapters' random initialisation comes next (the recipe wraps the model): seeded here, so that it does not
+    # hang on what drew random numbers while loading (torchrun's processes draw some that one process does not).
+    set_seed(params.seed)
     trainer = RECIPES[params.format](inputs)
-    _check_rows_kept(len(inputs.train_rows), len(trainer.train_dataset), params, emit)
+    if params.packing and params.format == "sft":
+        emit("log", {"message": f"packing: {len(inputs.train_rows)} rows in {len(trainer.train_dataset)} sequences of up to {params.max_seq_length} tokens (padding-free, position ids restart at each row)"})
+    else:
+        _check_rows_kept(len(inputs.train_rows), len(trainer.train_dataset), params, emit)
 
     # Learning is judged on the same examples before and after: a fixed sample of the training rows, so the
     # comparison is not blurred by which rows a logging window happened to hold.
@@ -86,12 +100,15 @@ def train(params: TrainParams, emit: Emit, cancel: threading.Event) -> TrainResu
     adapter = _choose_adapter(validation, trainer, params, state.global_step, emit)
     loss_after = trainer.evaluate(eval_dataset=sample, metric_key_prefix="train_sample").get("train_sample_loss")
     trainer.save_model(str(output_dir))
-    inputs.tokenizer.save_pretrained(str(output_dir))
     peak_memory = (torch.cuda.max_memory_allocated() - peak_before) if device == "cuda" else _peak_rss_bytes()
     metrics = _metrics(params, trainer, result, quantization, device, (loss_before, loss_after, len(sample)), peak_memory, started, resume_from)
     metrics.update(_validation_metrics(validation, adapter))
+    metrics.update(estimated_peak_memory_bytes=memory_plan["total"], memory_plan=memory_plan)
     metrics.update(prompts_cut=fitted["train"].prompts_cut, answers_truncated=fitted["train"].answers_truncated)
     _add_regression_terms(metrics, trainer, params, emit)
+    if not distributed.is_main():
+        return {"status": "completed", "metrics": metrics, "output_dir": str(output_dir)}
+    inputs.tokenizer.save_pretrained(str(output_dir))
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (output_dir / "training_args.json").write_text(json.dumps({**asdict(params), "target_modules": targets, "quantization_resolved": quantization.mode}, indent=2) + "\n")
     with (output_dir / "loss_curve.jsonl").open("w") as handle:
@@ -128,7 +145,12 @@ def _trainer_inputs(
         quant_type=params.bnb_4bit_quant_type,
         double_quant=params.bnb_4bit_double_quant,
         seq2seq=seq2seq,
+        attn_implementation=params.attn_implementation,
+        strategy=params.strategy,
     )
+    # Training needs no KV cache; and transformers masks packed rows apart (from their position ids) only
+    # where no cache is made, so with one they would attend to each other.
+    model.config.use_cache = False
     targets = detect_target_modules(model_type) if params.target_modules == "auto" else list(params.target_modules)
     check_target_modules(model, targets, model_type)
     lora = LoraConfig(
@@ -194,6 +216,8 @@ def _metrics(
         "wall_seconds": round(wall, 2),
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "resumed_from": resumed_from,
+        "processes": distributed.world_size(),
+        "strategy": params.strategy if distributed.is_distributed() else None,
     }
 
 
@@ -274,8 +298,9 @@ def _training_arguments(
     import torch
 
     warmup = params.warmup_steps
-    # The run's length: max_steps, or (max_steps -1) the epochs over the training rows on one device.
-    run_steps = params.max_steps if params.max_steps > 0 else math.ceil(math.ceil(train_rows / params.batch_size) / params.grad_accum * params.epochs)
+    # The run's length: max_steps, or (max_steps -1) the epochs over the training rows, shared by the processes.
+    per_process = math.ceil(train_rows / distributed.world_size())
+    run_steps = params.max_steps if params.max_steps > 0 else math.ceil(math.ceil(per_process / params.batch_size) / params.grad_accum * params.epochs)
     longest = max(1, math.ceil(run_steps * 0.1))
     if warmup > longest:
         # A warm-up longer than a tenth of the run would spend most of a short run at a fraction of the rate.
@@ -299,6 +324,8 @@ def _training_arguments(
         # bf16 autocast: on CUDA where the GPU has it; on a CPU with AVX-512 BF16/AMX (choose_quantization keeps
         # compute_dtype bfloat16 only there), where it trains a small model about 1.7x faster than fp32.
         "bf16": quantization.compute_dtype == "bfloat16" and (torch.cuda.is_bf16_supported() if device == "cuda" else device == "cpu"),
+        # fp16 autocast with loss scaling on a GPU without bf16 (a T4, a V100): choose_quantization chose float16.
+        "fp16": quantization.compute_dtype == "float16" and device == "cuda",
         "report_to": [],
         "disable_tqdm": True,
         "include_num_input_tokens_seen": "non_padding",
@@ -309,7 +336,27 @@ def _training_arguments(
     }
     if params.gradient_checkpointing:
         arguments["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if distributed.is_distributed():
+        arguments.update(_parallel_arguments(params))
     return arguments
+
+
+def _parallel_arguments(params: TrainParams) -> dict[str, Any]:
+    """DDP (each process a whole model, gradients averaged) or FSDP (parameters, gradients and optimizer state
+    sharded across the processes: a model that does not fit one device), through transformers' accelerate."""
+    if params.strategy == "fsdp":
+        return {
+            "fsdp": "full_shard auto_wrap",
+            "fsdp_config": {
+                # PEFT's wrap policy (transformers applies it to a PEFT model) wraps the decoder layers and the
+                # trainable adapters apart from the frozen base; the frozen weights need not be original parameters.
+                "use_orig_params": False,
+                "cpu_ram_efficient_loading": True,
+                "sync_module_states": True,
+            },
+        }
+    # Only the adapters train; with gradient checkpointing DDP must not look for unused parameters each step.
+    return {"ddp_find_unused_parameters": False}
 
 
 def top_layers(model: Any, count: int | None) -> list[int] | None:
@@ -331,11 +378,11 @@ def loss_sample_rows(rows: int, params: TrainParams) -> int:
     pass costs about a third of a training step's forward and backward, so the two measurements over n rows cost
     about 2n/3 rows' steps, against the steps × batch × grad_accum rows the run trains on: n ≤ 0.15 × those rows
     (at least 1, at most SAMPLE_ROWS)."""
-    per_step = params.batch_size * params.grad_accum
+    per_step = params.batch_size * params.grad_accum * distributed.world_size()
     if params.max_steps > 0:
         steps = params.max_steps
     else:
-        steps = math.ceil(params.epochs * math.ceil(math.ceil(rows / params.batch_size) / params.grad_accum))
+        steps = math.ceil(params.epochs * math.ceil(math.ceil(rows / distributed.world_size() / params.batch_size) / params.grad_accum))
     return max(1, min(SAMPLE_ROWS, rows, math.floor(0.15 * steps * per_step)))
 
 
@@ -401,6 +448,12 @@ def _add_regression_terms(metrics: TrainResultCompletedMetrics, trainer: Any, pa
 
 
 def _peak_rss_bytes() -> int:
+    """This process's peak resident memory: VmHWM where /proc has it. Linux's ru_maxrss also counts the resident
+    memory of the process that started the worker (it carries over fork and exec): a worker started by a test
+    process of 800 MiB reported 800 MiB for a 580 MiB run."""
     import resource
 
+    status = Path("/proc/self/status")
+    if status.exists():
+        return next(int(line.split()[1]) * 1024 for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -84,7 +84,12 @@ class ValidationCallback(TrainerCallback):
             self._keep(model, entry)
 
     def _keep(self, model: Any, entry: dict[str, Any]) -> None:
-        """Writes the adapter to the best folder: into a temporary folder first, renamed into place."""
+        """Writes the adapter to the best folder: into a temporary folder first, renamed into place (by rank 0
+        alone under torchrun: every process holds the same adapter)."""
+        from . import distributed
+
+        if not distributed.is_main():
+            return
         temporary = self.best_folder.with_name(f".{BEST_FOLDER}.tmp")
         shutil.rmtree(temporary, ignore_errors=True)
         model.save_pretrained(str(temporary))

@@ -151,6 +151,8 @@ def train_params(base: Path, data: Path, output: Path, **overrides) -> dict:
         "lora_bias": "none",
         "packing": False,
         "gradient_checkpointing": False,
+        "attn_implementation": "sdpa",
+        "strategy": "ddp",
         "lm_head_positions": "answers",
         "lr_scheduler": "constant",
         "save_steps": 5,
@@ -167,9 +169,12 @@ def train_params(base: Path, data: Path, output: Path, **overrides) -> dict:
 class WorkerProcess:
     """The real worker as a child process, spoken to over its stdin/stdout."""
 
-    def __init__(self, extra_pythonpath: str | None = None, code: str | None = None) -> None:
+    def __init__(self, extra_pythonpath: str | None = None, code: str | None = None, processes: int = 1) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(WORKER), extra_pythonpath])), "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "ats_lora_worker"]
+        if processes > 1:
+            # Under torchrun, as `train --devices N` starts it: rank 0 speaks the protocol.
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", "-m", "ats_lora_worker"]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=WORKER)
         self.next_id = 1
         self.lines: list[str] = []

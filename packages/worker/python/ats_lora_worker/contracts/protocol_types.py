@@ -77,6 +77,8 @@ class TrainParams:
     lora_bias: Literal["none", "all", "lora_only"]
     packing: bool
     gradient_checkpointing: bool
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"]
+    strategy: Literal["ddp", "fsdp"]
     lm_head_positions: Literal["answers", "all"]
     lr_scheduler: Literal["cosine", "linear", "constant"]
     save_steps: int
@@ -114,6 +116,8 @@ class TrainParams:
             lora_bias=data["lora_bias"],
             packing=data["packing"],
             gradient_checkpointing=data["gradient_checkpointing"],
+            attn_implementation=data["attn_implementation"],
+            strategy=data["strategy"],
             lm_head_positions=data["lm_head_positions"],
             lr_scheduler=data["lr_scheduler"],
             save_steps=data["save_steps"],
@@ -279,6 +283,46 @@ class ExportParams:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PlanMemoryParams:
+    base: str
+    quantization: Literal["auto", "4bit", "8bit", "none"]
+    bnb_4bit_quant_type: Literal["nf4", "fp4"]
+    bnb_4bit_double_quant: bool
+    compute_dtype: Literal["bfloat16", "float16", "float32"]
+    lora_r: int
+    # Dropout on the adapters' input (each adapter then saves its mask and output); default 0.
+    lora_dropout: float | None = None
+    target_modules: Literal["auto"] | list[str]
+    lora_top_layers: int | None
+    max_seq_length: int
+    batch_size: int
+    gradient_checkpointing: bool
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"]
+    devices: int
+    strategy: Literal["ddp", "fsdp"]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PlanMemoryParams":
+        return cls(
+            base=data["base"],
+            quantization=data["quantization"],
+            bnb_4bit_quant_type=data["bnb_4bit_quant_type"],
+            bnb_4bit_double_quant=data["bnb_4bit_double_quant"],
+            compute_dtype=data["compute_dtype"],
+            lora_r=data["lora_r"],
+            lora_dropout=data.get("lora_dropout"),
+            target_modules=data["target_modules"],
+            lora_top_layers=data["lora_top_layers"],
+            max_seq_length=data["max_seq_length"],
+            batch_size=data["batch_size"],
+            gradient_checkpointing=data["gradient_checkpointing"],
+            attn_implementation=data["attn_implementation"],
+            devices=data["devices"],
+            strategy=data["strategy"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class CancelParams:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CancelParams":
@@ -310,6 +354,13 @@ class InitializeResultCuda(TypedDict):
     devices: list[InitializeResultCudaDevice]
 
 
+class InitializeResultDistributed(TypedDict):
+    available: bool
+    gloo: bool
+    nccl: bool
+    cpu_cores: int
+
+
 class InitializeResultBitsandbytes(TypedDict):
     installed: bool
     version: str | None
@@ -326,6 +377,7 @@ class InitializeResult(TypedDict):
     device: Literal["cuda", "cpu"]
     cuda: InitializeResultCuda
     bf16: bool
+    distributed: InitializeResultDistributed
     bitsandbytes: InitializeResultBitsandbytes
 
 
@@ -339,6 +391,22 @@ class TrainResultCompletedMetricsBestEpoch(TypedDict):
     epoch: float
     step: int
     loss: float
+
+
+class TrainResultCompletedMetricsMemoryPlan(TypedDict):
+    # The base model as loaded: 4-bit or 8-bit weights with their quantization state, the rest in full precision.
+    weights: int
+    lora: int
+    gradients: int
+    # AdamW's two states per adapter parameter.
+    optimizer: int
+    # What autograd saves for the backward pass, for rows as long as max_seq_length.
+    activations: int
+    # The fp32 logits and their gradient.
+    logits: int
+    # A CPU run's process memory with its libraries loaded (its peak is the process's max RSS); 0 on CUDA.
+    runtime: int
+    total: int
 
 
 class TrainResultCompletedMetricsRegression(TypedDict):
@@ -388,9 +456,15 @@ class TrainResultCompletedMetrics(TypedDict):
     tokens_per_second: float | None
     peak_memory_bytes: int
     peak_memory_kind: str
+    # The memory plan's total for this run's settings, computed before loading the model.
+    estimated_peak_memory_bytes: int
+    # The memory plan's bytes per device, part by part.
+    memory_plan: TrainResultCompletedMetricsMemoryPlan
     wall_seconds: float
     trainable_parameters: int
     resumed_from: str | None
+    processes: int
+    strategy: Literal["ddp", "fsdp"] | None
     # The hybrid loss's two terms, averaged over the run's batches (when it was asked for).
     regression: NotRequired[TrainResultCompletedMetricsRegression]
 
@@ -490,6 +564,57 @@ class ExportResult(TypedDict):
     seconds: float
 
 
+class PlanMemoryResultQuantization(TypedDict):
+    mode: Literal["4bit", "8bit", "none"]
+    reason: str
+
+
+class PlanMemoryResultParameters(TypedDict):
+    total: int
+    quantized: int
+    unquantized: int
+    lora: int
+
+
+class PlanMemoryResultBytes(TypedDict):
+    # The base model as loaded: 4-bit or 8-bit weights with their quantization state, the rest in full precision.
+    weights: int
+    lora: int
+    gradients: int
+    # AdamW's two states per adapter parameter.
+    optimizer: int
+    # What autograd saves for the backward pass, for rows as long as max_seq_length.
+    activations: int
+    # The fp32 logits and their gradient.
+    logits: int
+    # A CPU run's process memory with its libraries loaded (its peak is the process's max RSS); 0 on CUDA.
+    runtime: int
+    total: int
+
+
+class PlanMemoryResultAdviceItem(TypedDict):
+    setting: str
+    change: str
+    estimated_total_bytes: int
+
+
+class PlanMemoryResult(TypedDict):
+    device: Literal["cuda", "cpu"]
+    quantization: PlanMemoryResultQuantization
+    parameters: PlanMemoryResultParameters
+    # Per device.
+    bytes: PlanMemoryResultBytes
+    # CUDA: the least free memory of the GPUs used; CPU: the memory available without swapping.
+    free_bytes: int | None
+    # bytes.total ≤ free_bytes (null where the free memory is unknown).
+    fits: bool | None
+    # Where it does not fit: each setting that lowers the total, changed alone, the lowest total first.
+    advice: list[PlanMemoryResultAdviceItem]
+    # How far a run's measured peak may lie from bytes.total, relative to it.
+    margin: float
+    notes: list[str]
+
+
 class CancelResult(TypedDict):
     cancelled: bool
 
@@ -534,6 +659,7 @@ PARAMS: Final = {
     "pull_hub": PullHubParams,
     "prepare_base": PrepareBaseParams,
     "export": ExportParams,
+    "plan_memory": PlanMemoryParams,
     "cancel": CancelParams,
     "shutdown": ShutdownParams,
 }
@@ -548,6 +674,7 @@ RESULTS: Final = {
     "pull_hub": PullHubResult,
     "prepare_base": PrepareBaseResult,
     "export": ExportResult,
+    "plan_memory": PlanMemoryResult,
     "cancel": CancelResult,
     "shutdown": ShutdownResult,
 }

@@ -84,7 +84,7 @@ def make_trainer(inputs: TrainerInputs) -> SFTTrainer:
     params = inputs.params
     common = {
         "model": inputs.model,
-        "args": SFTConfig(**inputs.arguments, max_length=params.max_seq_length, packing=params.packing, completion_only_loss=True),
+        "args": SFTConfig(**inputs.arguments, max_length=params.max_seq_length, packing=params.packing, packing_strategy="bfd", completion_only_loss=True),
         "train_dataset": inputs.train_rows,
         "eval_dataset": inputs.validation_rows,
         "processing_class": inputs.tokenizer,
