@@ -181,10 +181,9 @@ grep -E "^gpu-bench:" "$runs/data.log" >&2 || true
 
 # --- 3. the product: ats-lora train -------------------------------------------------------------------------
 say "3/4 product: ats-lora train --quantization $quantization, $steps steps of $batch x $accum rows at $seq tokens${packing_flag:+, --packing} (log: $runs/product.log)"
-# The memory probe (bench/gpu_probe/sitecustomize.py) records the worker's whole-process peak, as the baseline's.
 # Tracking is off for the run, and the settings flags do not name are pinned to the defaults the baseline shares.
 stage product "$runs/product.log" env -u MLFLOW_TRACKING_URI \
-  ATS_LORA_BENCH_PROBE_DIR="$runs/probe" PYTHONPATH="$repo/bench/gpu_probe${PYTHONPATH:+:$PYTHONPATH}" ATS_LORA_PYTHON="$python" \
+  ATS_LORA_PYTHON="$python" \
   ATS_LORA_TRAINING__GRADIENT_CHECKPOINTING=true ATS_LORA_TRAINING__LR_SCHEDULER=cosine \
   node "$cli" --workdir "$work" --json train --base "$model" --training-data "$data" --output-dir "$runs/product" \
   --format sft --quantization "$quantization" --max-seq-length "$seq" --batch-size "$batch" --grad-accum "$accum" \
@@ -209,5 +208,5 @@ timings="{"
 for name in "${!seconds[@]}"; do timings+="\"$name\": ${seconds[$name]}, "; done
 timings="${timings%, }}"
 cd "$repo"
-"$python" "$repo/bench/gpu_report.py" --mode "$mode" --model "$model" --data "$data" --product "$runs/product" --probe "$runs/probe" \
+"$python" "$repo/bench/gpu_report.py" --mode "$mode" --model "$model" --data "$data" --product "$runs/product" \
   --baseline "$runs/baseline" --settings "$settings" --timings "$timings" --out "$out"

@@ -189,7 +189,7 @@ def main() -> None:
         peak = torch.cuda.max_memory_allocated()
         metrics.update(
             peak_memory_bytes=peak,
-            peak_memory_kind="cuda_max_allocated",
+            peak_memory_kind="cuda_allocated",
             cuda_max_reserved_bytes=torch.cuda.max_memory_reserved(),
             peak_memory_train_over_pretrain_bytes=peak - peak_before,
         )

@@ -31,7 +31,7 @@ PEAK_BF16 = [
     ("H200", 989e12),
     ("A100", 312e12),
 ]
-INSTRUMENTS = {"cuda_max_allocated": "torch.cuda.max_memory_allocated, whole process", "process_max_rss": "peak RSS of the process"}
+INSTRUMENTS = {"cuda_allocated": "torch.cuda.max_memory_allocated, whole process", "process_max_rss": "peak RSS of the process"}
 PACKAGES = ["torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets"]
 
 
@@ -93,39 +93,28 @@ def product_runtime(run_dir: Path, metrics: dict) -> float | None:
     return tokens / rate if tokens and rate else None
 
 
-def product_system(run_dir: Path, probe_dir: Path, kind: str) -> dict:
+def product_system(run_dir: Path) -> dict:
     metrics = read_json(run_dir / "metrics.json")
-    probes = [json.loads(file.read_text()) for file in sorted(probe_dir.glob("*.json"))] if probe_dir.exists() else []
-    key = "cuda_max_allocated_bytes" if kind == "cuda" else "max_rss_bytes"
-    peaks = [probe[key] for probe in probes if probe.get(key) is not None]
     settings = {}
     if (run_dir / "training_args.json").exists():
         settings = json.loads((run_dir / "training_args.json").read_text())
-    system = {
+    return {
         "what": "ats-lora train (the CLI and its Python worker: TRL SFTTrainer, PEFT, bitsandbytes)",
         "tokens": metrics.get("tokens"),
         "tokens_per_second": metrics.get("tokens_per_second"),
         "train_runtime": product_runtime(run_dir, metrics),
         "steps": metrics.get("steps"),
         "quantization": metrics.get("quantization"),
-        "peak_memory_bytes": max(peaks) if peaks else None,
-        "peak_memory_kind": ("cuda_max_allocated" if kind == "cuda" else "process_max_rss") if peaks else None,
-        "reported_peak_memory_bytes": metrics.get("peak_memory_bytes"),
-        "reported_peak_memory_kind": metrics.get("peak_memory_kind"),
+        # The worker's whole-process peak: CUDA's max allocated bytes, or the CPU process's max RSS, as the baseline's.
+        "peak_memory_bytes": metrics.get("peak_memory_bytes"),
+        "peak_memory_kind": metrics.get("peak_memory_kind"),
+        "estimated_peak_memory_bytes": metrics.get("estimated_peak_memory_bytes"),
         "wall_seconds": metrics.get("wall_seconds"),
         "trainable_parameters": metrics.get("trainable_parameters"),
         "train_loss": metrics.get("train_loss"),
         "packing": settings.get("packing"),
         "attn_implementation": settings.get("attn_implementation"),
     }
-    if kind == "cuda" and probes:
-        system["cuda_max_reserved_bytes"] = max(probe.get("cuda_max_reserved_bytes") or 0 for probe in probes) or None
-    if not peaks:
-        # No whole-process figure (the probe did not write): the worker's own, which on CUDA is the training loop's
-        # peak over the peak before it, not comparable with the baseline's whole-process peak.
-        system["peak_memory_bytes"] = metrics.get("peak_memory_bytes")
-        system["peak_memory_kind"] = f"{metrics.get('peak_memory_kind')} (worker's metrics.json)"
-    return system
 
 
 def baseline_system(run_dir: Path) -> dict:
@@ -193,7 +182,6 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="the random model's folder (bench_model.json)")
     parser.add_argument("--data", required=True, help="the training rows' folder (rows.json)")
     parser.add_argument("--product", required=True, help="the product run's output folder")
-    parser.add_argument("--probe", required=True, help="the memory probe's folder for the product run")
     parser.add_argument("--baseline", required=True, help="the baseline run's output folder")
     parser.add_argument("--settings", required=True, help="the run's settings as JSON")
     parser.add_argument("--timings", default="{}", help="seconds per stage of gpu.sh, as JSON")
@@ -210,7 +198,7 @@ def main() -> None:
     overrides = {k: v for k, v in overrides.items() if base_config.get(k) != v}
     rows = read_json(Path(args.data) / "rows.json")
     device = device_info(kind)
-    product = product_system(Path(args.product), Path(args.probe), kind)
+    product = product_system(Path(args.product))
     baseline = baseline_system(Path(args.baseline))
     parameters = stamp["parameters"]
     for system in (product, baseline):

@@ -226,6 +226,46 @@ describe("ats-lora train (CLI → Python worker → TRL/PEFT)", () => {
   }, 120_000);
 });
 
+describe("train --devices 2 (torchrun, gloo on the CPU)", () => {
+  it("trains with two processes: rank 0 reports progress and the result, the adapter is saved once", () => {
+    const output = path.join(W, "models", "two-processes");
+    const run = cli(["train", "--base", TINY, "--output_dir", output, "--devices", "2", "--max-steps", "4", "--quantization", "none", ...QUICK, "--json"], QUICK_ENV);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    expect(events.filter((event) => event.event === "progress").length).toBeGreaterThanOrEqual(4);
+    expect(events.at(-1)).toMatchObject({ event: "result", status: "completed", metrics: { processes: 2, strategy: "ddp", steps: 4 } });
+    expect(fs.existsSync(path.join(output, "adapter_model.safetensors"))).toBe(true);
+    expect(events.some((event) => event.event === "log" && String(event.message).includes("2 processes (ddp, gloo)")), JSON.stringify(events.slice(0, 8))).toBe(true);
+  }, 600_000);
+});
+
+describe("train --nodes 2 (two torchrun nodes on loopback)", () => {
+  it("node 0 holds the run and reports it; node 1's process follows it and ends with it", async () => {
+    const output = path.join(W, "models", "two-nodes");
+    const port = String(29_400 + (process.pid % 500));
+    const nodes = (rank: number) => ["--nodes", "2", "--node-rank", String(rank), "--master-addr", "127.0.0.1", "--master-port", port];
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, "--workdir", W, "--json", ...args], { env: { ...process.env, ...QUICK_ENV } });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk) => (stdout += chunk));
+        child.stderr.on("data", (chunk) => (stderr += chunk));
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
+      });
+    const [zero, one] = await Promise.all([
+      run(["train", "--base", TINY, "--output_dir", output, "--max-steps", "3", "--quantization", "none", ...QUICK, ...nodes(0)]),
+      run(["train", ...nodes(1)]),
+    ]);
+    expect(zero.code, zero.stderr.slice(-2000)).toBe(0);
+    expect(one.code, one.stderr.slice(-2000)).toBe(0);
+    const result = JSON.parse(zero.stdout.trim().split("\n").at(-1)!);
+    expect(result).toMatchObject({ event: "result", status: "completed", metrics: { processes: 2, steps: 3 } });
+    expect(JSON.parse(one.stdout)).toMatchObject({ event: "result", status: "followed", node_rank: 1, processes: 1 });
+    expect(fs.existsSync(path.join(W, "logs", "train-node-1.log"))).toBe(true);
+  }, 600_000);
+});
+
 describe("train --dry-run", () => {
   it("prints the memory plan as JSON, with the estimated peak in bytes, without loading the model or training", () => {
     const run = cli(["--json", "train", "--base", TINY, "--dry-run", "--max-seq-length", "256", "--batch-size", "2"]);

@@ -20,7 +20,7 @@ export function memoryPlanText(plan: MemoryPlan): string {
   return [
     `memory plan per device (${plan.device}, ${plan.quantization.mode}): estimated peak ${gib(plan.bytes.total)} (±${Math.round(plan.margin * 100)}%); ${verdict}`,
     ...parts,
-    ...plan.advice.map((advice) => `  to fit: ${advice.change} (${advice.setting}) → ${gib(advice.estimated_total_bytes)}`),
+    ...plan.advice.map((advice) => `  to fit: ${advice.change} → ${gib(advice.estimated_total_bytes)}`),
     ...plan.notes.map((note) => `  note: ${note}`),
   ].join("\n");
 }

@@ -9,8 +9,8 @@ The estimate is a sum of separate figures, each per device:
 - activations: what autograd saves for the backward pass (layer_activation_bytes), for rows as long as
   --max-seq-length;
 - logits: the LM head's fp32 output and its gradient;
-- runtime: on a CPU, the process's memory with its libraries loaded (the CPU peak is the process's max RSS);
-  0 on CUDA, whose peak is torch's allocated memory.
+- runtime: on a CPU, the process's memory with its libraries loaded (the CPU peak is the process's peak
+  resident memory); 0 on CUDA, whose peak is torch's allocated memory.
 The plan compares the total with the free memory and, where it does not fit, re-plans with one setting changed
 at a time to name what would help most."""
 
@@ -29,14 +29,16 @@ from .errors import WorkerError
 from .gguf_base import training_folder
 from .modeling import QuantizationChoice, check_target_modules, choose_quantization, detect_target_modules, is_seq2seq, read_model_config
 
-# How far a run's measured peak may lie from the estimate, relative to the estimate. Measured on a CPU (2-core
-# x86 with AVX-512 BF16, the tiny model trained 4 steps by a fresh worker, max RSS against the estimate): 5%
-# above it in fp32, with or without gradient checkpointing, and 11% above it with bf16 autocast or 4-bit. It
-# covers what the estimate leaves out: the tokenizer, the dataset and the trainer's own objects, the kernels'
-# scratch memory and packed weights, the allocator's slack (freed memory glibc keeps), and the step's transient
-# tensors beyond what autograd saves. Rows shorter than --max-seq-length make the run need less (81% of the
-# estimate with 512 tokens planned for rows of about 30). Not measured on CUDA.
-MARGIN = 0.15
+# How far a run's measured peak may lie from the estimate, relative to the estimate. Measured on a CPU (2 x86
+# cores with AVX-512 BF16; a fresh worker training 3-4 steps; VmHWM against the estimate), with the CPU's
+# default SFT head (lm_head_positions answers): the tiny model at 4 × 128 tokens 5% above it in fp32 (with or
+# without gradient checkpointing) and 11% above with bf16 autocast or 4-bit; SmolLM2-135M at 4 × 256 tokens 4%
+# above in bf16, 19% in fp32, 23% in fp32 with gradient checkpointing. What the estimate leaves out: the
+# tokenizer, dataset and trainer, and above all glibc's malloc keeping the step's freed temporaries (its mmap
+# threshold rises to the size of freed blocks, so activation-sized blocks come from the heap and stay; with a
+# fixed MALLOC_MMAP_THRESHOLD_ SmolLM2's step grew by 961 MiB, its activations estimated at 933). The logits figure
+# over-counts an SFT run (see the notes), which offsets part of it. Not measured on CUDA.
+MARGIN = 0.25
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # bitsandbytes' 4-bit layout: one absmax per block of 64 weights; with double quantization the absmax values
@@ -109,7 +111,6 @@ class Dimensions:
 class Inventory:
     """The model's parameters as a run holds them, read off its skeleton on the meta device."""
 
-    model_type: str
     seq2seq: bool
     total: int  # every parameter, tied ones once
     linears: tuple[LinearLayer, ...]
@@ -186,8 +187,7 @@ def _inventory(config_json: str, quantization: str, targets: tuple[str, ...], to
         bnb_config = BitsAndBytesConfig(load_in_4bit=True) if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True)
         AutoHfQuantizer.from_config(bnb_config).preprocess_model(model, device_map=None)
         quantized_types = (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)
-    model_type = config.get("model_type", "")
-    check_target_modules(model, list(targets), model_type)
+    check_target_modules(model, list(targets), config.get("model_type", ""))
     lora = LoraConfig(r=1, target_modules=list(targets), layers_to_transform=top_layers(model, top_layers_count))
     linears, lora_targets = [], []
     for name, module in model.named_modules():
@@ -201,7 +201,7 @@ def _inventory(config_json: str, quantization: str, targets: tuple[str, ...], to
         if check_target_module_exists(lora, name):
             lora_targets.append(layer)
     total = sum(parameter.numel() for parameter in model.parameters())
-    return Inventory(model_type, seq2seq, total, tuple(linears), tuple(lora_targets), _dimensions(model.config, seq2seq))
+    return Inventory(seq2seq, total, tuple(linears), tuple(lora_targets), _dimensions(model.config, seq2seq))
 
 
 def _dimensions(config: Any, seq2seq: bool) -> Dimensions:
@@ -209,7 +209,9 @@ def _dimensions(config: Any, seq2seq: bool) -> Dimensions:
     hidden = text.hidden_size
     heads = text.num_attention_heads
     intermediate = next((value for key in ("intermediate_size", "d_ff", "n_inner", "ffn_dim") if (value := getattr(text, key, None))), 4 * hidden)
-    layers = text.num_hidden_layers + (getattr(text, "num_decoder_layers", None) or getattr(text, "decoder_layers", 0) if seq2seq else 0)
+    layers = text.num_hidden_layers
+    if seq2seq:  # the encoder's layers and the decoder's
+        layers += getattr(text, "num_decoder_layers", None) or getattr(text, "decoder_layers", 0)
     head_dim = getattr(text, "head_dim", None) or getattr(text, "d_kv", None) or hidden // heads
     kv_heads = getattr(text, "num_key_value_heads", None) or heads
     return Dimensions(hidden, intermediate, layers, heads, head_dim, kv_heads, text.vocab_size)
@@ -242,7 +244,7 @@ def layer_activation_bytes(dimensions: Dimensions, settings: RunSettings, types:
     - attention, sdpa or flash-attention: q, k and v after RoPE and the output in the attention dtype a, and the
       fp32 log-sum-exp per head: a(2·Hq + 2·KV) + 4·heads (no S² term);
     - attention, eager: q, the key and value repeated to every head, and the output: 4·Hq·a; the fp32 softmax over
-      S keys per head, and its cast to a where a is not fp32: heads·S·(4 + a);
+      S keys per head: 4·heads·S, and its cast to a where a is not fp32: a·heads·S;
     - gated MLP: the gate's output (SiLU's input), SiLU's output and the up projection's: 3·I·m (m: a Linear
       layer's output dtype);
     - each adapter: lora_A's input, a copy in the adapter-input dtype where it needs a cast (else the source
@@ -270,8 +272,8 @@ def layer_activation_bytes(dimensions: Dimensions, settings: RunSettings, types:
             mask = 1 if settings.device == "cuda" else types.lora
             per_token += layer.in_features * (types.lora_input + mask)
             continue
-        # PEFT casts the input to the adapters' dtype, and a plain (not bitsandbytes) LoRA layer under autocast
-        # casts it to the adapters' dtype and autocast casts it back: a copy per adapter either way.
+        # A copy per adapter where the input is not in the dtype lora_A multiplies in, and always for a plain (not
+        # bitsandbytes) LoRA layer under autocast: PEFT casts its input to the fp32 adapters, autocast casts it back.
         copied = source_bytes.get(source, types.residual) != types.lora_input or (types.autocast and settings.quantization == "none")
         if copied:
             per_token += layer.in_features * types.lora_input
@@ -297,11 +299,12 @@ def activation_bytes(model: Inventory, settings: RunSettings, types: Dtypes) -> 
     by_layer: dict[str, list[LinearLayer]] = {}
     for layer in model.lora_targets:
         by_layer.setdefault(_layer_prefix(layer.name), []).append(layer)
-    linear_by_layer: dict[str, int] = {}
+    linear_parameters: dict[str, int] = {}
     for layer in model.linears:
-        linear_by_layer[_layer_prefix(layer.name)] = linear_by_layer.get(_layer_prefix(layer.name), 0) + layer.parameters
+        prefix = _layer_prefix(layer.name)
+        linear_parameters[prefix] = linear_parameters.get(prefix, 0) + layer.parameters
     adapted = max(
-        (layer_activation_bytes(dimensions, settings, types, layers, linear_by_layer[prefix]) for prefix, layers in by_layer.items()),
+        (layer_activation_bytes(dimensions, settings, types, layers, linear_parameters[prefix]) for prefix, layers in by_layer.items()),
         default=0,
     )
     if settings.gradient_checkpointing:
@@ -429,7 +432,9 @@ def _notes(config: dict[str, Any], settings: RunSettings, memory: dict[str, int]
     gib = 2**30
     notes = [
         f"activations and logits are for batches of {settings.batch_size} rows of --max-seq-length {settings.max_seq_length} tokens; shorter rows (without --packing) cost less",
-        "logits: the whole fp32 logits and their gradient, as DPO and KTO hold them; TRL's SFT computes log-probabilities in tiles (and an SFT run on a CPU projects only the answer positions), so an SFT run needs less",
+        "logits: the whole fp32 logits and their gradient, as DPO and KTO hold them. SFT holds less on CUDA (TRL scores the answer"
+        " positions in tiles) and on a CPU with training.lm_head_positions answers (the answer positions only), and more on a CPU"
+        " with lm_head_positions all (TRL's tiles without Triton: 1 GiB more for SmolLM2-135M at 4 × 256 tokens)",
     ]
     if settings.device == "cuda":
         notes.append(
@@ -437,7 +442,7 @@ def _notes(config: dict[str, Any], settings: RunSettings, memory: dict[str, int]
             " allocator's reserve; the free memory was read after this process created its context"
         )
     else:
-        notes.append(f"runtime: the worker's resident memory with torch, transformers, peft, trl and datasets loaded ({runtime / gib:.2f} GiB); the CPU peak is the process's max RSS")
+        notes.append(f"runtime: the worker's resident memory with torch, transformers, peft, trl and datasets loaded ({runtime / gib:.2f} GiB); the CPU peak is the process's peak resident memory")
     if config.get("model_type") not in LLAMA_STYLE:
         notes.append(f"activations follow a Llama/Mistral decoder block; for {config.get('model_type')!r} models they are an approximation")
     if settings.strategy == "fsdp" and settings.devices > 1:
@@ -450,9 +455,9 @@ def _notes(config: dict[str, Any], settings: RunSettings, memory: dict[str, int]
 # -- measuring this machine ------------------------------------------------------------------------------------
 
 
-def runtime_bytes() -> int:
+def measure_runtime_bytes() -> int:
     """The process's resident memory with the libraries a training run imports loaded: on a CPU the run's peak is
-    the process's max RSS, and this is the part of it that is neither model nor data."""
+    the process's peak resident memory, and this is the part of it that is neither model nor data."""
     import datasets  # noqa: F401 - imported for its resident size
     import peft  # noqa: F401
     import psutil  # accelerate's dependency
@@ -463,7 +468,7 @@ def runtime_bytes() -> int:
     return psutil.Process().memory_info().rss
 
 
-def free_bytes(device: str, devices: int) -> int | None:
+def measure_free_bytes(device: str, devices: int) -> int:
     """CUDA: the least free memory of the GPUs the run uses; CPU: MemAvailable (what the kernel can give without
     swapping)."""
     if device == "cuda":
@@ -499,7 +504,7 @@ def run_settings(params: TrainParams | PlanMemoryParams, config: dict[str, Any],
 def training_estimate(params: TrainParams, config: dict[str, Any], device: str, quantization: QuantizationChoice, devices: int) -> dict[str, int]:
     """The bytes per device of a train request's run, for its metrics beside the measured peak."""
     settings = run_settings(params, config, device, quantization, devices)
-    return estimate(config, settings, runtime_bytes() if device == "cpu" else 0)[1]
+    return estimate(config, settings, measure_runtime_bytes() if device == "cpu" else 0)[1]
 
 
 def plan(params: PlanMemoryParams, emit: Emit) -> PlanMemoryResult:
@@ -521,8 +526,8 @@ def plan(params: PlanMemoryParams, emit: Emit) -> PlanMemoryResult:
         config,
         settings,
         quantization,
-        runtime_bytes=runtime_bytes() if device == "cpu" else 0,
-        free_bytes=free_bytes(device, params.devices),
+        runtime_bytes=measure_runtime_bytes() if device == "cpu" else 0,
+        free_bytes=measure_free_bytes(device, params.devices),
         four_bit_available=four_bit_available,
         device_count=torch.cuda.device_count() if device == "cuda" else 1,
     )

@@ -76,20 +76,25 @@ def train(params: TrainParams, emit: Emit, cancel: threading.Event) -> TrainResu
     # hang on what drew random numbers while loading (torchrun's processes draw some that one process does not).
     set_seed(params.seed)
     trainer = RECIPES[params.format](inputs)
-    if params.packing and params.format == "sft":
+    if packs_rows(params, inputs.seq2seq):
         emit("log", {"message": f"packing: {len(inputs.train_rows)} rows in {len(trainer.train_dataset)} sequences of up to {params.max_seq_length} tokens (padding-free, position ids restart at each row)"})
     else:
         _check_rows_kept(len(inputs.train_rows), len(trainer.train_dataset), params, emit)
 
     # Learning is judged on the same examples before and after: a fixed sample of the training rows, so the
     # comparison is not blurred by which rows a logging window happened to hold.
-    sample = trainer.train_dataset.select(range(loss_sample_rows(len(trainer.train_dataset), params)))
+    # Packed sequences are not evaluated apart (the evaluation drops the row lengths packing left), so a packed
+    # run's sample is the rows themselves, unpacked.
+    rows = inputs.train_rows if packs_rows(params, inputs.seq2seq) else trainer.train_dataset
+    sample = rows.select(range(loss_sample_rows(len(rows), params)))
     emit("log", {"message": f"measuring the loss on {len(sample)} training rows before training"})
     loss_before = trainer.evaluate(eval_dataset=sample, metric_key_prefix="train_sample").get("train_sample_loss")
-    peak_before = torch.cuda.max_memory_allocated() if device == "cuda" else 0
+    if distributed.is_distributed():
+        _forget_evaluation_prepare(trainer)
     result = trainer.train(resume_from_checkpoint=resume_from)
     state = trainer.state
-    if cancel.is_set() and state.global_step < state.max_steps:
+    # Stopped on cancel (under torchrun, on rank 0's word, which every process heard at the same step).
+    if progress.stopping and state.global_step < state.max_steps:
         newest, _ = newest_complete(checkpoints)
         return {"status": "cancelled", "step": state.global_step, "total": state.max_steps, "checkpoint": str(newest) if newest else None}
 
@@ -100,7 +105,8 @@ def train(params: TrainParams, emit: Emit, cancel: threading.Event) -> TrainResu
     adapter = _choose_adapter(validation, trainer, params, state.global_step, emit)
     loss_after = trainer.evaluate(eval_dataset=sample, metric_key_prefix="train_sample").get("train_sample_loss")
     trainer.save_model(str(output_dir))
-    peak_memory = (torch.cuda.max_memory_allocated() - peak_before) if device == "cuda" else _peak_rss_bytes()
+    # The whole process's peak, as the memory plan estimates it: CUDA's allocated bytes, or the CPU's max RSS.
+    peak_memory = torch.cuda.max_memory_allocated() if device == "cuda" else _peak_rss_bytes()
     metrics = _metrics(params, trainer, result, quantization, device, (loss_before, loss_after, len(sample)), peak_memory, started, resume_from)
     metrics.update(_validation_metrics(validation, adapter))
     metrics.update(estimated_peak_memory_bytes=memory_plan["total"], memory_plan=memory_plan)
@@ -359,6 +365,11 @@ def _parallel_arguments(params: TrainParams) -> dict[str, Any]:
     return {"ddp_find_unused_parameters": False}
 
 
+def packs_rows(params: TrainParams, seq2seq: bool) -> bool:
+    """Whether TRL packs the training rows into sequences (SFT of a decoder-only model with --packing)."""
+    return params.packing and params.format == "sft" and not seq2seq
+
+
 def top_layers(model: Any, count: int | None) -> list[int] | None:
     """The indices of the last `count` transformer layers (None: every layer). Without adapters below them,
     backpropagation stops at the lowest adapted layer, so a step costs less."""
@@ -445,6 +456,18 @@ def _add_regression_terms(metrics: TrainResultCompletedMetrics, trainer: Any, pa
     }
     if totals["rows_with_number"] == 0:
         emit("log", {"message": f"regression: no answer held a number in the field {params.regression.field!r}; only the LM loss trained"})
+
+
+def _forget_evaluation_prepare(trainer: Any) -> None:
+    """An evaluation before training has accelerate prepare the model for evaluation (no DDP wrapper), and
+    accelerate prepares a model once: train() would then run each process's model unwrapped, its gradients never
+    averaged with the others'. Forgetting that preparation lets train() wrap the model in DDP as it does when
+    nothing was evaluated first."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return  # FSDP's evaluation prepare is the full one: the model is already sharded for training
+    trainer.model._is_accelerate_prepared = False
+    trainer.accelerator._models = [model for model in trainer.accelerator._models if model is not trainer.model]
+    trainer.model_wrapped = trainer.model
 
 
 def _peak_rss_bytes() -> int:

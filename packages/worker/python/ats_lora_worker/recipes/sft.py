@@ -79,12 +79,15 @@ def _answer_positions_apply(trainer: AnswerPositionsSFTTrainer, inputs) -> bool:
 
 
 def make_trainer(inputs: TrainerInputs) -> SFTTrainer:
+    # Packing (training.packing) is TRL's best-fit decreasing packer, padding-free: each row's position ids start
+    # at 0, from which transformers masks the rows of a sequence apart. The validation rows are not packed: the
+    # evaluation loop drops the row lengths that mark where packed rows start, and they would attend to each other.
     if inputs.seq2seq:
         return seq2seq_sft.make_trainer(inputs)
     params = inputs.params
     common = {
         "model": inputs.model,
-        "args": SFTConfig(**inputs.arguments, max_length=params.max_seq_length, packing=params.packing, packing_strategy="bfd", completion_only_loss=True),
+        "args": SFTConfig(**inputs.arguments, max_length=params.max_seq_length, packing=params.packing, packing_strategy="bfd", eval_packing=False, completion_only_loss=True),
         "train_dataset": inputs.train_rows,
         "eval_dataset": inputs.validation_rows,
         "processing_class": inputs.tokenizer,
