@@ -39,8 +39,8 @@ def parse_value(text: str):
         return text
 
 
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
-TEXT_SUFFIXES = {".md", ".txt", ".jsonl", ".json"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "worker" / "python"))
+from ats_lora_worker.tiny import TEXT_SUFFIXES  # noqa: E402 - the worker's package, beside this script
 
 
 def corpus_files(sources: list[Path]) -> list[Path]:
@@ -65,46 +65,16 @@ def tokenizer_hash(folder: Path | None, corpus: list[Path], vocab: int) -> str:
     return digest.hexdigest()
 
 
-def jsonl_strings(text: str):
-    """The string values of each JSON line (the texts, not the JSON around them)."""
-
-    def strings(value):
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, list):
-            for item in value:
-                yield from strings(item)
-        elif isinstance(value, dict):
-            for item in value.values():
-                yield from strings(item)
-
-    for line in text.splitlines():
-        try:
-            yield from strings(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-
-
 def train_tokenizer(corpus: list[Path], vocab: int):
-    """A byte-level BPE tokenizer trained on the corpus's text (JSONL lines as their text)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    """The tiny model's byte-level BPE scheme (the worker's own), trained on the corpus, for sequences of any length."""
+    from ats_lora_worker.tiny import corpus_texts, train_tokenizer as train_bpe
 
-    texts = []
-    for file in corpus_files(corpus):
-        text = file.read_text(encoding="utf-8", errors="replace")
-        texts += list(jsonl_strings(text)) if file.suffix == ".jsonl" else [text]
-    if not any(text.strip() for text in texts):
+    texts = [text for text in corpus_texts(corpus) if text.strip()]
+    if not texts:
         raise SystemExit(f"gpu-bench: no text under {', '.join(map(str, corpus))} to train the tokenizer on")
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>", model_max_length=32768, padding_side="right"
-    )
+    tokenizer = train_bpe(texts, vocab)
+    tokenizer.model_max_length = 32768
+    return tokenizer
 
 
 def main() -> None:
