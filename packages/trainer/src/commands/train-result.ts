@@ -21,7 +21,7 @@ export function renderOutcome(context: RunContext, outcome: TrainOutcome, resume
       ...(metrics.prompts_cut > 0 || metrics.answers_truncated > 0
         ? [`to fit --max-seq-length: ${metrics.prompts_cut} prompts cut in the middle, ${metrics.answers_truncated} answers truncated at the end`]
         : []),
-      `${metrics.tokens} tokens at ${metrics.tokens_per_second ?? "–"} tokens/s, ${metrics.wall_seconds} s, peak memory ${(metrics.peak_memory_bytes / 2 ** 30).toFixed(2)} GiB (${metrics.peak_memory_kind}), ${metrics.quantization} on ${metrics.device}`,
+      `${metrics.tokens} tokens at ${metrics.tokens_per_second ?? "–"} tokens/s, ${metrics.wall_seconds} s, peak memory ${(metrics.peak_memory_bytes / 2 ** 30).toFixed(2)} GiB (${metrics.peak_memory_kind}), ${metrics.quantization} on ${metrics.device}${metrics.processes > 1 ? ` × ${metrics.processes} processes (${metrics.strategy})` : ""}`,
       `log ${outcome.log_file}`,
     ].join("\n"),
   );

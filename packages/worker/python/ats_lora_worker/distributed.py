@@ -54,6 +54,10 @@ def start() -> None:
     import torch.distributed as dist
 
     if torch.cuda.is_available():
+        per_node, gpus = int(os.environ.get("LOCAL_WORLD_SIZE", "1")), torch.cuda.device_count()
+        if per_node > gpus:
+            # Every process of this node says it and leaves: torchrun then ends the run, and the client shows the log.
+            raise SystemExit(f"ats-lora worker: --devices {per_node} but this machine has {gpus} CUDA GPU(s); use --devices {gpus} or fewer")
         torch.cuda.set_device(local_rank())
     if not dist.is_initialized():
         dist.init_process_group(backend=backend(), timeout=timedelta(minutes=30))
