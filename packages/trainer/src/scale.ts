@@ -23,6 +23,7 @@ export async function planTraining(context: OperationContext, options: { python?
       bnb_4bit_double_quant: params.bnb_4bit_double_quant,
       compute_dtype: params.compute_dtype,
       lora_r: params.lora_r,
+      lora_dropout: params.lora_dropout,
       target_modules: params.target_modules,
       lora_top_layers: params.lora_top_layers,
       max_seq_length: params.max_seq_length,
